@@ -1,0 +1,162 @@
+//! The validated, typed configuration. `load` (in `mod.rs`) turns YAML into these;
+//! the rest of the crate only ever sees these types, never raw YAML.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole agent configuration (Filebeat's layout; see DESIGN §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `lumberwatch.inputs` (or `filebeat.inputs`).
+    pub inputs: Vec<InputConfig>,
+    /// Exactly one output: `output.logstash` or `output.console`.
+    pub output: OutputConfig,
+    /// `path.data` (default `./data`).
+    pub path_data: PathBuf,
+    /// `name` (default: the host name); becomes `agent.name`.
+    pub name: Option<String>,
+    /// Top-level `tags`, added to every event.
+    pub tags: Vec<String>,
+    /// Top-level `fields` (+ `fields_under_root`).
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub fields_under_root: bool,
+    /// `lumberwatch.beat` (default `lumberwatch`): the value of `@metadata.beat`;
+    /// `filebeat` makes the stream indistinguishable from Filebeat's for Logstash pipelines.
+    pub metadata_beat: String,
+    /// `queue.mem.events` (default 3200): the bounded in-memory queue between inputs and output.
+    pub queue_mem_events: usize,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    /// `logging.level`: error, warning, info (default), debug.
+    pub level: String,
+    /// `logging.metrics.enabled` (default true) and `logging.metrics.period` (default 30s).
+    pub metrics_enabled: bool,
+    pub metrics_period: Duration,
+}
+
+/// Settings every input has (Filebeat names).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InputCommon {
+    pub id: Option<String>,
+    pub enabled: bool,
+    pub tags: Vec<String>,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub fields_under_root: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputKind {
+    /// `type: stdin`: one event per line of standard input.
+    Stdin,
+    /// `type: generator`: `count` events (0 = unbounded) of `message` (default
+    /// "generated event {n}"), at most `rate_per_sec` (0 = as fast as possible).
+    Generator { count: u64, message: Option<String>, rate_per_sec: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputConfig {
+    pub kind: InputKind,
+    pub common: InputCommon,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputConfig {
+    Logstash(LogstashConfig),
+    /// `output.console` (`pretty`, default false): events as JSON lines on stdout.
+    Console { pretty: bool },
+}
+
+/// `output.logstash`, with Filebeat's names and defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogstashConfig {
+    /// `host:port` strings; port defaults to 5044 when omitted.
+    pub hosts: Vec<String>,
+    pub loadbalance: bool,
+    /// Connections per host (default 1).
+    pub worker: usize,
+    pub bulk_max_size: usize,
+    pub slow_start: bool,
+    /// 0..=9, default 3. 0 sends plain `J` frames.
+    pub compression_level: u32,
+    pub timeout: Duration,
+    /// Close and reopen connections after this long (None = never; Filebeat's 0).
+    /// Filebeat ignores ttl when pipelining > 0; we honour it anyway between batches.
+    pub ttl: Option<Duration>,
+    /// Batches in flight per connection (default 2; 0 = wait for each ack).
+    pub pipelining: usize,
+    pub backoff: BackoffConfig,
+    pub escape_html: bool,
+    pub ssl: Option<SslConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackoffConfig {
+    pub init: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationMode {
+    /// Chain and host name (default).
+    Full,
+    /// Same as full (Filebeat: also fails on an empty SAN; rustls already does).
+    Strict,
+    /// Chain only, any host name.
+    Certificate,
+    /// Nothing verified (logged loudly).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+/// `ssl.*` as in Filebeat. Present (and `enabled` not false) means TLS is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SslConfig {
+    /// PEM files or inline PEM strings (Filebeat accepts both).
+    pub certificate_authorities: Vec<String>,
+    pub certificate: Option<String>,
+    pub key: Option<String>,
+    pub verification_mode: VerificationMode,
+    pub supported_protocols: Vec<TlsVersion>,
+    /// Hex SHA-256 of a CA certificate in the server's chain to trust (colons allowed).
+    pub ca_trusted_fingerprint: Option<String>,
+}
+
+impl Default for LogstashConfig {
+    fn default() -> Self {
+        LogstashConfig {
+            hosts: Vec::new(),
+            loadbalance: false,
+            worker: 1,
+            bulk_max_size: 2048,
+            slow_start: false,
+            compression_level: 3,
+            timeout: Duration::from_secs(30),
+            ttl: None,
+            pipelining: 2,
+            backoff: BackoffConfig { init: Duration::from_secs(1), max: Duration::from_secs(60) },
+            escape_html: false,
+            ssl: None,
+        }
+    }
+}
+
+impl Default for SslConfig {
+    fn default() -> Self {
+        SslConfig {
+            certificate_authorities: Vec::new(),
+            certificate: None,
+            key: None,
+            verification_mode: VerificationMode::Full,
+            supported_protocols: vec![TlsVersion::V1_2, TlsVersion::V1_3],
+            ca_trusted_fingerprint: None,
+        }
+    }
+}
