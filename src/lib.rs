@@ -3,4 +3,16 @@
 //! The crate is a library plus the `lumberwatch` binary (see `main.rs`, CLI only).
 //! `proto` is sans-IO; `output` and `receive` own the sockets on each side of it.
 
+pub mod agent;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod event;
+pub mod input;
+pub mod logging;
+pub mod output;
 pub mod proto;
+pub mod receive;
+pub mod signal;
+pub mod testbed;
+pub mod tls;

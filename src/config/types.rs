@@ -53,7 +53,11 @@ pub enum InputKind {
     Stdin,
     /// `type: generator`: `count` events (0 = unbounded) of `message` (default
     /// "generated event {n}"), at most `rate_per_sec` (0 = as fast as possible).
-    Generator { count: u64, message: Option<String>, rate_per_sec: u64 },
+    Generator {
+        count: u64,
+        message: Option<String>,
+        rate_per_sec: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,11 +66,15 @@ pub struct InputConfig {
     pub common: InputCommon,
 }
 
+// One per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputConfig {
     Logstash(LogstashConfig),
     /// `output.console` (`pretty`, default false): events as JSON lines on stdout.
-    Console { pretty: bool },
+    Console {
+        pretty: bool,
+    },
 }
 
 /// `output.logstash`, with Filebeat's names and defaults.
@@ -141,7 +149,10 @@ impl Default for LogstashConfig {
             timeout: Duration::from_secs(30),
             ttl: None,
             pipelining: 2,
-            backoff: BackoffConfig { init: Duration::from_secs(1), max: Duration::from_secs(60) },
+            backoff: BackoffConfig {
+                init: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            },
             escape_html: false,
             ssl: None,
         }

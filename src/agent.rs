@@ -1,0 +1,147 @@
+//! `lumberwatch run`: wires inputs, the bounded queue and the output together, logs a
+//! metrics line every period, and shuts down without losing what was accepted.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::config::{Config, OutputConfig};
+use crate::event::{AgentInfo, Event};
+use crate::output::{LogstashOutput, OutputStats, run_console};
+
+/// How long a shutdown waits for the output to get outstanding events acked.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a run did, for the last log line and for callers such as `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSummary {
+    pub events_queued: u64,
+    pub events_acked: u64,
+    /// False if shut down (signal) before every queued event was acked.
+    pub complete: bool,
+}
+
+/// Runs the agent until its inputs are exhausted and everything is acked, or until
+/// `shutdown` resolves. `on_stats` gets the output's counters once it has started.
+pub async fn run(
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+    on_stats: impl FnOnce(Arc<OutputStats>),
+) -> anyhow::Result<RunSummary> {
+    let agent = AgentInfo::new(&config.metadata_beat, config.name.as_deref());
+    let (tx, rx) = mpsc::channel::<Event>(config.queue_mem_events.max(1));
+    let stats = Arc::new(OutputStats::default());
+    let output = match &config.output {
+        OutputConfig::Logstash(ls) => {
+            let output = LogstashOutput::start(ls, rx).context("starting output.logstash")?;
+            on_stats(output.stats());
+            Output::Logstash(output)
+        }
+        OutputConfig::Console { pretty } => {
+            on_stats(stats.clone());
+            let pretty = *pretty;
+            Output::Console(tokio::spawn(async move { run_console(rx, pretty).await }))
+        }
+    };
+    let output_stats = match &output {
+        Output::Logstash(o) => o.stats(),
+        Output::Console(_) => stats,
+    };
+
+    let mut inputs = JoinSet::new();
+    for input in &config.inputs {
+        let (input, agent, tx) = (input.clone(), agent.clone(), tx.clone());
+        inputs.spawn(async move { crate::input::run(&input, &agent, tx).await });
+    }
+    drop(tx);
+    let metrics = tokio::spawn(log_metrics(
+        output_stats.clone(),
+        config.logging.metrics_period,
+        config.logging.metrics_enabled,
+    ));
+
+    tokio::pin!(shutdown);
+    let mut queued = 0u64;
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            joined = inputs.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(n))) => queued += n,
+                Some(Ok(Err(e))) => warn!(error = %format!("{e:#}"), "input stopped"),
+                Some(Err(e)) => warn!(error = %e, "input task failed"),
+            },
+            () = &mut shutdown => {
+                info!("shutting down: stopping inputs, flushing the queue");
+                inputs.abort_all();
+                stopped = true;
+                break;
+            }
+        }
+    }
+    // Inputs are gone, so the queue closes once drained: the output finishes when
+    // everything it took is acked.
+    let drained = async {
+        match output {
+            Output::Logstash(o) => o.finished().await,
+            Output::Console(task) => match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "console output failed"),
+                Err(e) => warn!(error = %e, "console output task failed"),
+            },
+        }
+    };
+    let complete = if stopped {
+        tokio::time::timeout(SHUTDOWN_TIMEOUT, drained)
+            .await
+            .is_ok()
+    } else {
+        drained.await;
+        true
+    };
+    metrics.abort();
+    let acked = output_stats.acked();
+    if !complete {
+        warn!(acked, timeout = ?SHUTDOWN_TIMEOUT, "shutdown timeout reached with events unacked");
+    }
+    info!(queued, acked, "stopped");
+    Ok(RunSummary {
+        events_queued: queued,
+        events_acked: acked,
+        complete,
+    })
+}
+
+enum Output {
+    Logstash(LogstashOutput),
+    Console(tokio::task::JoinHandle<std::io::Result<()>>),
+}
+
+/// The Beats' "Non-zero metrics in the last 30s" line: deltas since the last one.
+async fn log_metrics(stats: Arc<OutputStats>, period: Duration, enabled: bool) {
+    if !enabled || period.is_zero() {
+        return;
+    }
+    let mut last = stats.snapshot();
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = stats.snapshot();
+        let deltas: Vec<String> = now
+            .iter()
+            .zip(last.iter())
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((name, a), (_, b))| format!("{name}={}", a - b))
+            .collect();
+        if !deltas.is_empty() {
+            info!(period = ?period, "non-zero metrics in the last period: {}", deltas.join(" "));
+        }
+        last = now;
+    }
+}

@@ -1,0 +1,201 @@
+//! The top level of the config: general settings, `path.*`, `queue.*`, `logging.*`, and
+//! handing `lumberwatch.inputs` / `filebeat.inputs` and `output.*` to their modules.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::section::{Schema, Section, wrong_type};
+use super::yaml::Node;
+use super::{Config, ConfigError, LoggingConfig, Problem, inputs, output};
+
+const ROOT: Schema = Schema {
+    keys: &[
+        "lumberwatch",
+        "filebeat",
+        "output",
+        "path",
+        "name",
+        "tags",
+        "fields",
+        "fields_under_root",
+        "queue",
+        "logging",
+    ],
+    not_supported: &[(
+        "cloud",
+        Some("cloud.id and cloud.auth configure Elastic Cloud's Elasticsearch output"),
+    )],
+    not_yet: &[
+        "processors",
+        "http",
+        "setup",
+        "monitoring",
+        "xpack",
+        "max_procs",
+        "seccomp",
+        "keystore",
+        "timestamp",
+        "migration",
+        "instrumentation",
+        "features",
+    ],
+};
+
+const LUMBERWATCH: Schema = Schema {
+    keys: &["inputs", "beat"],
+    not_supported: &[],
+    not_yet: &["rules"],
+};
+
+const FILEBEAT: Schema = Schema {
+    keys: &["inputs"],
+    not_supported: &[],
+    not_yet: &[
+        "registry",
+        "config",
+        "modules",
+        "autodiscover",
+        "shutdown_timeout",
+        "overwrite_pipelines",
+    ],
+};
+
+const PATH: Schema = Schema {
+    keys: &["data"],
+    not_supported: &[],
+    not_yet: &["home", "config", "logs"],
+};
+
+const QUEUE: Schema = Schema {
+    keys: &["mem"],
+    not_supported: &[],
+    not_yet: &["disk"],
+};
+
+const QUEUE_MEM: Schema = Schema {
+    keys: &["events"],
+    not_supported: &[],
+    not_yet: &["flush"],
+};
+
+const LOGGING: Schema = Schema {
+    keys: &["level", "metrics"],
+    not_supported: &[],
+    not_yet: &[
+        "to_stderr",
+        "to_syslog",
+        "to_eventlog",
+        "to_files",
+        "files",
+        "selectors",
+        "json",
+        "ecs",
+        "event_data",
+    ],
+};
+
+const LOGGING_METRICS: Schema = Schema {
+    keys: &["enabled", "period"],
+    not_supported: &[],
+    not_yet: &["namespaces"],
+};
+
+const LOG_LEVELS: [&str; 4] = ["error", "warning", "info", "debug"];
+
+/// Walks the normalized tree into a [`Config`].
+pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
+    let root = Section::root(tree, origin, &ROOT)?;
+    let lumberwatch = root.child("lumberwatch", &LUMBERWATCH)?;
+    let filebeat = root.child("filebeat", &FILEBEAT)?;
+
+    let inputs = inputs::build(&lumberwatch, &filebeat)?;
+    let (output, index) = output::build(&root)?;
+
+    let metadata_beat = match (lumberwatch.string("beat")?, index) {
+        (Some(beat), Some(index)) if beat != index.text => {
+            let other_line = lumberwatch.line_of("beat").unwrap_or(0);
+            let other = "lumberwatch.beat".to_string();
+            return Err(root.error(
+                Some(index.line),
+                "output.logstash.index",
+                Problem::Conflict { other, other_line },
+            ));
+        }
+        (Some(beat), _) => beat,
+        (None, Some(index)) => index.text,
+        (None, None) => "lumberwatch".to_string(),
+    };
+    if metadata_beat.is_empty() {
+        let line = lumberwatch.line_of("beat");
+        return Err(lumberwatch.error(
+            line,
+            "beat",
+            Problem::Invalid("must not be empty".to_string()),
+        ));
+    }
+
+    let path = root.child("path", &PATH)?;
+    let path_data = match path.string("data")? {
+        Some(dir) if dir.is_empty() => {
+            return Err(path.error(
+                path.line_of("data"),
+                "data",
+                Problem::Invalid("must not be empty".to_string()),
+            ));
+        }
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from("./data"),
+    };
+
+    let queue = root.child("queue", &QUEUE)?;
+    let mem = queue.child("mem", &QUEUE_MEM)?;
+    let queue_mem_events = mem
+        .usize_min("events", 1, "a positive integer")?
+        .unwrap_or(3200);
+
+    Ok(Config {
+        inputs,
+        output,
+        path_data,
+        name: root.string("name")?.filter(|n| !n.is_empty()),
+        tags: root
+            .strings("tags")?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.text)
+            .collect(),
+        fields: root.json_map("fields")?.unwrap_or_default(),
+        fields_under_root: root.bool("fields_under_root")?.unwrap_or(false),
+        metadata_beat,
+        queue_mem_events,
+        logging: logging(&root)?,
+    })
+}
+
+fn logging(root: &Section<'_>) -> Result<LoggingConfig, ConfigError> {
+    let logging = root.child("logging", &LOGGING)?;
+    let level = match logging.entry("level") {
+        None => "info".to_string(),
+        Some(entry) => {
+            let level = logging.string("level")?.unwrap_or_default().to_lowercase();
+            if !LOG_LEVELS.contains(&level.as_str()) {
+                let problem = wrong_type("one of error, warning, info, debug", &entry.value);
+                return Err(logging.error(Some(entry.value.line), "level", problem));
+            }
+            level
+        }
+    };
+    let metrics = logging.child("metrics", &LOGGING_METRICS)?;
+    let metrics_period = metrics
+        .duration("period")?
+        .unwrap_or(Duration::from_secs(30));
+    if metrics_period.is_zero() {
+        let problem = Problem::Invalid("must be longer than 0s".to_string());
+        return Err(metrics.error(metrics.line_of("period"), "period", problem));
+    }
+    Ok(LoggingConfig {
+        level,
+        metrics_enabled: metrics.bool("enabled")?.unwrap_or(true),
+        metrics_period,
+    })
+}

@@ -1,0 +1,100 @@
+//! `parse` never panics, whatever the bytes: arbitrary text, YAML-shaped noise, and every
+//! truncation and byte flip of the example configs.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn never_panics(text: &str) {
+    let _ = parse_with_env(text, "fuzz.yml", &|name: &str| {
+        (name == "SET").then(|| "a, [b".into())
+    });
+}
+
+const EXAMPLE: &str = include_str!("../../../config/filebeat-compatible.yml");
+
+fn yaml_token() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "\n",
+        "  ",
+        "- ",
+        ": ",
+        "output",
+        "logstash",
+        ".",
+        "hosts",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "\"",
+        "'",
+        "&a ",
+        "*a",
+        "<<",
+        "? ",
+        "!!str ",
+        "${",
+        "${SET}",
+        "${X:",
+        "}",
+        "$$",
+        "#",
+        "|\n",
+        ">\n",
+        "---\n",
+        "~",
+        "0",
+        "-1",
+        "1m",
+        "true",
+        "ssl",
+        "inputs",
+        "type",
+        "stdin",
+        "generator",
+        "lumberwatch",
+        "filebeat",
+        "\t",
+        "%YAML 1.2\n",
+        "@",
+        "\u{feff}",
+        "é",
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,400}") {
+        never_panics(&text);
+    }
+
+    #[test]
+    fn yaml_shaped_noise_never_panics(tokens in prop::collection::vec(yaml_token(), 0..80)) {
+        never_panics(&tokens.concat());
+    }
+}
+
+#[test]
+fn every_truncation_of_an_example_never_panics() {
+    for end in (0..=EXAMPLE.len()).filter(|i| EXAMPLE.is_char_boundary(*i)) {
+        never_panics(&EXAMPLE[..end]);
+    }
+}
+
+#[test]
+fn every_single_byte_change_of_an_example_never_panics() {
+    let bytes = EXAMPLE.as_bytes();
+    for i in 0..bytes.len() {
+        for replacement in [b' ', b':', b'-', b'[', b'{', b'"', b'\n', b'$', b'.'] {
+            let mut changed = bytes.to_vec();
+            changed[i] = replacement;
+            if let Ok(text) = std::str::from_utf8(&changed) {
+                never_panics(text);
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Top-level settings: general, `path`, `queue`, `logging`, and Filebeat keys we lack.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::config::LoggingConfig;
+
+#[test]
+fn defaults() {
+    let config = ok(MINIMAL);
+    assert_eq!(config.path_data, PathBuf::from("./data"));
+    assert_eq!(config.name, None);
+    assert!(config.tags.is_empty());
+    assert!(config.fields.is_empty());
+    assert!(!config.fields_under_root);
+    assert_eq!(config.metadata_beat, "lumberwatch");
+    assert_eq!(config.queue_mem_events, 3200);
+    assert_eq!(
+        config.logging,
+        LoggingConfig {
+            level: "info".into(),
+            metrics_enabled: true,
+            metrics_period: Duration::from_secs(30)
+        }
+    );
+}
+
+#[test]
+fn every_general_setting_is_read() {
+    let text = format!(
+        "{MINIMAL}path.data: /var/lib/lumberwatch\nname: web-01\ntags: [a, b]\nfields: {{dc: east, rack: 4}}\n\
+         fields_under_root: true\nlumberwatch.beat: filebeat\nqueue.mem.events: 4096\nlogging:\n  level: debug\n  \
+         metrics.enabled: false\n  metrics.period: 1m\n"
+    );
+    let config = ok(&text);
+    assert_eq!(config.path_data, PathBuf::from("/var/lib/lumberwatch"));
+    assert_eq!(config.name.as_deref(), Some("web-01"));
+    assert_eq!(config.tags, vec!["a", "b"]);
+    assert_eq!(
+        serde_json::Value::Object(config.fields),
+        serde_json::json!({"dc": "east", "rack": 4})
+    );
+    assert!(config.fields_under_root);
+    assert_eq!(config.metadata_beat, "filebeat");
+    assert_eq!(config.queue_mem_events, 4096);
+    assert_eq!(
+        config.logging,
+        LoggingConfig {
+            level: "debug".into(),
+            metrics_enabled: false,
+            metrics_period: Duration::from_secs(60)
+        }
+    );
+}
+
+#[test]
+fn an_empty_name_means_the_host_name() {
+    assert_eq!(ok(&format!("{MINIMAL}name: \"\"\n")).name, None);
+}
+
+#[test]
+fn a_single_tag_string_is_a_list_of_one() {
+    assert_eq!(ok(&format!("{MINIMAL}tags: web\n")).tags, vec!["web"]);
+}
+
+#[test]
+fn fields_keep_yaml_types_and_nest_dotted_keys() {
+    let text =
+        format!("{MINIMAL}fields:\n  a.b: 1\n  a.c: [x, 2, true, ~]\n  d: '007'\n  e: 1.5\n");
+    let config = ok(&text);
+    assert_eq!(
+        serde_json::Value::Object(config.fields),
+        serde_json::json!({"a": {"b": 1, "c": ["x", 2, true, null]}, "d": "007", "e": 1.5})
+    );
+}
+
+#[test]
+fn fields_must_be_a_mapping() {
+    assert_eq!(
+        err(&format!("{MINIMAL}fields: [a]\n")),
+        "config.yml:4: fields: expected a mapping, got a list"
+    );
+}
+
+#[test]
+fn log_levels_are_filebeats() {
+    assert_eq!(
+        ok(&format!("{MINIMAL}logging.level: Warning\n"))
+            .logging
+            .level,
+        "warning"
+    );
+    assert_eq!(
+        err(&format!("{MINIMAL}logging.level: verbose\n")),
+        "config.yml:4: logging.level: expected one of error, warning, info, debug, got \"verbose\""
+    );
+}
+
+#[test]
+fn metrics_period_must_be_positive() {
+    assert_eq!(
+        err(&format!("{MINIMAL}logging.metrics.period: 0s\n")),
+        "config.yml:4: logging.metrics.period: must be longer than 0s"
+    );
+}
+
+#[test]
+fn queue_size_must_be_positive() {
+    assert_eq!(
+        err(&format!("{MINIMAL}queue.mem.events: 0\n")),
+        "config.yml:4: queue.mem.events: expected a positive integer, got 0"
+    );
+}
+
+#[test]
+fn empty_path_data_is_rejected() {
+    assert_eq!(
+        err(&format!("{MINIMAL}path.data: \"\"\n")),
+        "config.yml:4: path.data: must not be empty"
+    );
+}
+
+#[test]
+fn empty_beat_name_is_rejected() {
+    assert_eq!(
+        err(&format!("{MINIMAL}lumberwatch.beat: \"\"\n")),
+        "config.yml:4: lumberwatch.beat: must not be empty"
+    );
+}
+
+#[test]
+fn filebeat_features_we_lack_are_not_silently_accepted() {
+    let cases = [
+        ("processors:\n  - add_host_metadata: ~", "processors"),
+        ("http.enabled: true", "http"),
+        ("setup.kibana.host: localhost", "setup"),
+        ("monitoring.enabled: false", "monitoring"),
+        ("queue.disk.max_size: 1GB", "queue.disk"),
+        ("queue.mem.flush.timeout: 1s", "queue.mem.flush"),
+        ("filebeat.registry.path: registry", "filebeat.registry"),
+        (
+            "filebeat.config.modules.path: modules.d/*.yml",
+            "filebeat.config",
+        ),
+        ("lumberwatch.rules: []", "lumberwatch.rules"),
+        ("logging.to_files: true", "logging.to_files"),
+        ("path.home: /usr/share/filebeat", "path.home"),
+    ];
+    for (line, key) in cases {
+        assert_eq!(
+            err(&format!("{MINIMAL}{line}\n")),
+            format!("config.yml:4: {key}: not supported yet"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn elastic_cloud_settings_are_not_supported() {
+    assert_eq!(
+        err(&format!("{MINIMAL}cloud.id: \"x:y\"\n")),
+        "config.yml:4: cloud: not supported by lumberwatch (cloud.id and cloud.auth configure Elastic Cloud's Elasticsearch output)"
+    );
+}

@@ -1,0 +1,183 @@
+//! The unit that flows from inputs through the queue to the output, and how inputs
+//! build it: Filebeat-shaped JSON, serialised once, straight into its final bytes.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+/// One event, already serialised as the JSON document that goes on the wire.
+/// Inputs serialise once, at the edge; the output frames these bytes as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub json: Bytes,
+}
+
+impl Event {
+    pub fn from_json(json: impl Into<Bytes>) -> Self {
+        Event { json: json.into() }
+    }
+}
+
+/// Who is shipping: the same for every event of one agent.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    /// `@metadata.beat` (`lumberwatch`, or `filebeat` for a drop-in).
+    pub beat: String,
+    /// `agent.name` (config `name`, default the host name).
+    pub name: String,
+    pub hostname: String,
+    /// `agent.ephemeral_id`: new at every start.
+    pub ephemeral_id: String,
+}
+
+impl AgentInfo {
+    pub fn new(beat: &str, name: Option<&str>) -> Self {
+        let hostname = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let ephemeral_id = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        AgentInfo {
+            beat: beat.to_string(),
+            name: name.unwrap_or(&hostname).to_string(),
+            hostname,
+            ephemeral_id,
+        }
+    }
+}
+
+/// What an input adds to each of its events besides the message.
+#[derive(Debug, Clone, Default)]
+pub struct EventShape {
+    /// `input.type`.
+    pub input_type: String,
+    pub tags: Vec<String>,
+    pub fields: Map<String, Value>,
+    pub fields_under_root: bool,
+}
+
+/// Builds the events of one input. Everything that is the same for every event is
+/// serialised once, here; per event only the timestamp, the message and the
+/// per-line fields are written.
+#[derive(Debug, Clone)]
+pub struct EventTemplate {
+    /// `,"@metadata":{...},"input":...` up to (not including) the closing brace.
+    tail: Vec<u8>,
+}
+
+pub const ECS_VERSION: &str = "8.0.0";
+
+impl EventTemplate {
+    pub fn new(agent: &AgentInfo, shape: &EventShape) -> Self {
+        let version = env!("CARGO_PKG_VERSION");
+        let mut doc = Map::new();
+        doc.insert(
+            "@metadata".into(),
+            json!({"beat": agent.beat, "type": "_doc", "version": version}),
+        );
+        doc.insert("input".into(), json!({"type": shape.input_type}));
+        doc.insert("ecs".into(), json!({"version": ECS_VERSION}));
+        doc.insert("host".into(), json!({"name": agent.hostname}));
+        doc.insert(
+            "agent".into(),
+            json!({"type": "lumberwatch", "version": version, "name": agent.name,
+                   "hostname": agent.hostname, "ephemeral_id": agent.ephemeral_id}),
+        );
+        if !shape.tags.is_empty() {
+            doc.insert("tags".into(), json!(shape.tags));
+        }
+        if shape.fields_under_root {
+            doc.extend(shape.fields.clone());
+        } else if !shape.fields.is_empty() {
+            doc.insert("fields".into(), Value::Object(shape.fields.clone()));
+        }
+        let whole = serde_json::to_vec(&Value::Object(doc)).expect("a json map always serialises");
+        // `{"a":..}` -> `,"a":..`: the per-event part is written in front of it.
+        let mut tail = whole;
+        tail.pop();
+        tail[0] = b',';
+        EventTemplate { tail }
+    }
+
+    /// An event with `message`, the current time, and `extra` writing further
+    /// members (each starting with a comma) such as `,"log":{"offset":12}`.
+    pub fn event(&self, message: &str, extra: impl FnOnce(&mut Vec<u8>)) -> Event {
+        let mut buf = Vec::with_capacity(64 + message.len() + self.tail.len());
+        buf.extend_from_slice(b"{\"@timestamp\":\"");
+        buf.extend_from_slice(
+            humantime::format_rfc3339_millis(SystemTime::now())
+                .to_string()
+                .as_bytes(),
+        );
+        buf.extend_from_slice(b"\",\"message\":");
+        serde_json::to_writer(&mut buf, message).expect("writing json to a vec cannot fail");
+        extra(&mut buf);
+        buf.extend_from_slice(&self.tail);
+        buf.push(b'}');
+        Event { json: buf.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent() -> AgentInfo {
+        AgentInfo {
+            beat: "filebeat".into(),
+            name: "web-1".into(),
+            hostname: "web-1".into(),
+            ephemeral_id: "e".into(),
+        }
+    }
+
+    #[test]
+    fn events_are_filebeat_shaped_json() {
+        let mut fields = Map::new();
+        fields.insert("env".into(), json!("prod"));
+        let shape = EventShape {
+            input_type: "stdin".into(),
+            tags: vec!["a".into()],
+            fields,
+            fields_under_root: false,
+        };
+        let e = EventTemplate::new(&agent(), &shape).event("he said \"hi\"\n", |b| {
+            b.extend_from_slice(br#","log":{"offset":7}"#)
+        });
+        let v: Value = serde_json::from_slice(&e.json).unwrap();
+        assert_eq!(v["message"], "he said \"hi\"\n");
+        assert_eq!(v["@metadata"]["beat"], "filebeat");
+        assert_eq!(v["@metadata"]["type"], "_doc");
+        assert_eq!(v["input"]["type"], "stdin");
+        assert_eq!(v["host"]["name"], "web-1");
+        assert_eq!(v["agent"]["type"], "lumberwatch");
+        assert_eq!(v["ecs"]["version"], ECS_VERSION);
+        assert_eq!(v["log"]["offset"], 7);
+        assert_eq!(v["tags"], json!(["a"]));
+        assert_eq!(v["fields"]["env"], "prod");
+        let ts = v["@timestamp"].as_str().unwrap();
+        assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    }
+
+    #[test]
+    fn fields_under_root_are_merged_into_the_event() {
+        let mut fields = Map::new();
+        fields.insert("env".into(), json!("prod"));
+        let shape = EventShape {
+            input_type: "generator".into(),
+            fields,
+            fields_under_root: true,
+            ..Default::default()
+        };
+        let e = EventTemplate::new(&agent(), &shape).event("x", |_| {});
+        let v: Value = serde_json::from_slice(&e.json).unwrap();
+        assert_eq!(v["env"], "prod");
+        assert!(v.get("fields").is_none());
+        assert!(v.get("tags").is_none());
+    }
+}

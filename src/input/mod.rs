@@ -1,0 +1,52 @@
+//! Inputs: where events come from. Each input runs as one task, builds its events with
+//! an [`EventTemplate`] and pushes them into the bounded queue; a full queue makes the
+//! input wait (back-pressure), never drop.
+
+mod generator;
+mod stdin;
+
+use tokio::sync::mpsc;
+
+use crate::config::{InputConfig, InputKind};
+use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
+
+pub use generator::Generator;
+
+/// The queue closed under an input: the agent is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the event queue is closed")]
+pub struct QueueClosed;
+
+/// Runs one configured input until it is exhausted (end of stdin, generator count).
+/// Returns how many events it queued.
+pub async fn run(
+    cfg: &InputConfig,
+    agent: &AgentInfo,
+    queue: mpsc::Sender<Event>,
+) -> anyhow::Result<u64> {
+    let shape = |input_type: &str| EventShape {
+        input_type: input_type.to_string(),
+        tags: cfg.common.tags.clone(),
+        fields: cfg.common.fields.clone(),
+        fields_under_root: cfg.common.fields_under_root,
+    };
+    match &cfg.kind {
+        InputKind::Stdin => {
+            let template = EventTemplate::new(agent, &shape("stdin"));
+            Ok(stdin::run(tokio::io::stdin(), &template, &queue).await?)
+        }
+        InputKind::Generator {
+            count,
+            message,
+            rate_per_sec,
+        } => {
+            let template = EventTemplate::new(agent, &shape("generator"));
+            let generator = Generator {
+                count: *count,
+                message: message.clone(),
+                rate_per_sec: *rate_per_sec,
+            };
+            Ok(generator.run(&template, &queue).await?)
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Outputs: the Lumberjack client that ships to Logstash, and a console output.
+//!
+//! The Logstash output owns connections (TCP or TLS), batching with a slow-start
+//! window, compression, pipelining, ack tracking, timeouts, reconnect with backoff,
+//! and several hosts with load balancing or failover. Delivery is at-least-once:
+//! an event leaves our hands only when an ack covers it. It never parses what it
+//! ships: events arrive serialised.
+
+mod backoff;
+mod conn;
+mod console;
+mod probe;
+mod source;
+mod window;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use backoff::{Backoff, BackoffError};
+pub use conn::{ConnectError, Host};
+pub use console::run_console;
+pub use probe::test_output;
+pub use window::Window;
+
+use crate::config::LogstashConfig;
+use crate::event::Event;
+use source::BatchSource;
+use worker::Worker;
+
+/// Counters with stable names (exported as `lumberwatch_output_<name>`).
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    pub events_acked_total: AtomicU64,
+    pub events_sent_total: AtomicU64,
+    pub events_resent_total: AtomicU64,
+    pub batches_sent_total: AtomicU64,
+    pub batches_acked_total: AtomicU64,
+    pub bytes_sent_total: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connection_errors_total: AtomicU64,
+    pub keepalives_total: AtomicU64,
+}
+
+impl OutputStats {
+    pub fn acked(&self) -> u64 {
+        self.events_acked_total.load(Relaxed)
+    }
+
+    /// `(name, value)` pairs, for the periodic metrics line and the stats endpoint.
+    pub fn snapshot(&self) -> [(&'static str, u64); 9] {
+        [
+            ("events_acked_total", self.events_acked_total.load(Relaxed)),
+            ("events_sent_total", self.events_sent_total.load(Relaxed)),
+            (
+                "events_resent_total",
+                self.events_resent_total.load(Relaxed),
+            ),
+            ("batches_sent_total", self.batches_sent_total.load(Relaxed)),
+            (
+                "batches_acked_total",
+                self.batches_acked_total.load(Relaxed),
+            ),
+            ("bytes_sent_total", self.bytes_sent_total.load(Relaxed)),
+            ("connections_total", self.connections_total.load(Relaxed)),
+            (
+                "connection_errors_total",
+                self.connection_errors_total.load(Relaxed),
+            ),
+            ("keepalives_total", self.keepalives_total.load(Relaxed)),
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    timeout: Duration,
+    pipelining: usize,
+    compression_level: u32,
+    ttl: Option<Duration>,
+}
+
+/// What every worker of one output shares.
+struct Shared {
+    source: BatchSource,
+    stats: Arc<OutputStats>,
+    settings: Settings,
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+}
+
+impl Shared {
+    fn acked(&self, n: usize) {
+        self.stats.events_acked_total.fetch_add(n as u64, Relaxed);
+        self.source.acked(n);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("output.logstash.hosts is empty")]
+    NoHosts,
+    #[error("output.logstash.hosts: {0}")]
+    Host(#[from] ConnectError),
+    #[error("output.logstash: {0}")]
+    Backoff(#[from] BackoffError),
+    #[error("output.logstash.ssl: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// A running Logstash output.
+pub struct LogstashOutput {
+    stats: Arc<OutputStats>,
+    workers: JoinSet<()>,
+}
+
+impl LogstashOutput {
+    /// Starts the workers: `worker` connections per host with `loadbalance`, else
+    /// `worker` connections that each fail over across all hosts starting at a random one.
+    pub fn start(cfg: &LogstashConfig, queue: mpsc::Receiver<Event>) -> Result<Self, OutputError> {
+        let hosts = cfg
+            .hosts
+            .iter()
+            .map(|h| Host::parse(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = hosts.first() else {
+            return Err(OutputError::NoHosts);
+        };
+        let backoff = Backoff::new(cfg.backoff.init, cfg.backoff.max)?;
+        let tls = match &cfg.ssl {
+            Some(ssl) => Some((
+                crate::tls::client_config(ssl)?,
+                crate::tls::server_name(first.hostname())?,
+            )),
+            None => {
+                tracing::warn!(hosts = ?cfg.hosts, "output.logstash sends without TLS (set output.logstash.ssl to encrypt)");
+                None
+            }
+        };
+        let stats = Arc::new(OutputStats::default());
+        let shared = Arc::new(Shared {
+            source: BatchSource::new(queue),
+            stats: stats.clone(),
+            settings: Settings {
+                timeout: cfg.timeout,
+                pipelining: cfg.pipelining,
+                compression_level: cfg.compression_level,
+                ttl: cfg.ttl,
+            },
+            tls,
+        });
+        let worker = |hosts: Vec<Host>, next_host: usize| Worker {
+            shared: shared.clone(),
+            hosts,
+            next_host,
+            window: Window::new(cfg.bulk_max_size, cfg.slow_start),
+            backoff: backoff.clone(),
+        };
+        let mut workers = JoinSet::new();
+        for _ in 0..cfg.worker.max(1) {
+            if cfg.loadbalance {
+                for host in &hosts {
+                    workers.spawn(worker(vec![host.clone()], 0).run());
+                }
+            } else {
+                let start = rand::random_range(0..hosts.len());
+                workers.spawn(worker(hosts.clone(), start).run());
+            }
+        }
+        Ok(LogstashOutput { stats, workers })
+    }
+
+    pub fn stats(&self) -> Arc<OutputStats> {
+        self.stats.clone()
+    }
+
+    /// Resolves once the queue is closed and every event taken from it is acked.
+    pub async fn finished(mut self) {
+        while self.workers.join_next().await.is_some() {}
+    }
+}

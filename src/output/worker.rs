@@ -1,0 +1,234 @@
+//! One connection's life: connect, send batches with pipelining, track acks, and on
+//! any failure give the unacked events back, back off and reconnect.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tracing::{info, warn};
+
+use super::conn::{Connected, Host, Stream, connect};
+use super::{Backoff, Shared, Window};
+use crate::event::Event;
+use crate::proto::{BatchEncoder, Decoder, Frame, Limits};
+
+/// Why a session with a host ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("ack {seq} is past the batch's last sequence {last}")]
+    AckPastWindow { seq: u32, last: usize },
+    #[error("unexpected {0} from the server (only acks are expected)")]
+    UnexpectedFrame(&'static str),
+    #[error("bad frame from the server: {0}")]
+    Proto(#[from] crate::proto::ProtoError),
+    #[error("no ack for {0:?}")]
+    AckTimeout(Duration),
+    #[error("write did not complete within {0:?}")]
+    WriteTimeout(Duration),
+    #[error("connection closed by the server")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+enum End {
+    /// Nothing left to send or wait for.
+    Finished,
+    /// `ttl` elapsed: reconnect at once.
+    Ttl,
+}
+
+struct InFlight {
+    events: Vec<Event>,
+    acked: usize,
+}
+
+pub struct Worker {
+    pub shared: Arc<Shared>,
+    /// One host (loadbalance) or all of them, tried in turn (failover).
+    pub hosts: Vec<Host>,
+    pub next_host: usize,
+    pub window: Window,
+    pub backoff: Backoff,
+}
+
+impl Worker {
+    pub async fn run(mut self) {
+        let finished = self.shared.source.finished().clone();
+        let mut encoder = BatchEncoder::new(self.shared.settings.compression_level);
+        let mut buf = Vec::new();
+        loop {
+            let host = self.hosts[self.next_host].clone();
+            let attempt = async {
+                let conn = connect(
+                    &host,
+                    self.shared.tls.as_ref(),
+                    self.shared.settings.timeout,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let tls = conn.tls.as_deref().unwrap_or("plaintext");
+                info!(host = %host.name, addr = %conn.addr, tls, "connected to logstash");
+                self.shared.stats.connections_total.fetch_add(1, Relaxed);
+                self.session(&host, conn, &mut encoder, &mut buf)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            let outcome = tokio::select! {
+                r = attempt => r,
+                () = finished.cancelled() => return,
+            };
+            match outcome {
+                Ok(End::Finished) => return,
+                Ok(End::Ttl) => {
+                    info!(host = %host.name, "connection ttl reached, reconnecting");
+                    continue;
+                }
+                Err(error) => {
+                    self.shared
+                        .stats
+                        .connection_errors_total
+                        .fetch_add(1, Relaxed);
+                    self.window.on_error();
+                    self.next_host = (self.next_host + 1) % self.hosts.len();
+                    let delay = self.backoff.next_delay(rand::random::<f64>());
+                    warn!(host = %host.name, %error, retry_in = ?delay, "logstash connection failed");
+                    tokio::select! {
+                        () = sleep(delay) => {}
+                        () = finished.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn session(
+        &mut self,
+        host: &Host,
+        conn: Connected,
+        encoder: &mut BatchEncoder,
+        buf: &mut Vec<u8>,
+    ) -> Result<End, SessionError> {
+        let settings = self.shared.settings.clone();
+        let (mut rd, mut wr) = tokio::io::split(conn.stream);
+        let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        let mut rbuf = BytesMut::with_capacity(256);
+        // A server sends only 6-byte acks; anything bigger is not a Logstash.
+        let mut decoder = Decoder::new(Limits {
+            max_frame_bytes: 1024,
+            max_inflated_bytes: 4096,
+            max_pairs: 16,
+        });
+        let depth = settings.pipelining.max(1);
+        let ttl_at = settings.ttl.map(|ttl| Instant::now() + ttl);
+        let mut deadline = Instant::now() + settings.timeout;
+        let mut queue_done = false;
+        let finished = self.shared.source.finished().clone();
+
+        let result: Result<End, SessionError> = loop {
+            let ttl_due = ttl_at.is_some_and(|at| Instant::now() >= at);
+            if inflight.is_empty() && (queue_done || ttl_due) {
+                break Ok(if ttl_due && !queue_done {
+                    End::Ttl
+                } else {
+                    End::Finished
+                });
+            }
+            let can_send = inflight.len() < depth && !queue_done && !ttl_due;
+            tokio::select! {
+                () = finished.cancelled(), if inflight.is_empty() => break Ok(End::Finished),
+                batch = self.shared.source.next_batch(self.window.size()), if can_send => {
+                    let Some(events) = batch else {
+                        queue_done = true;
+                        continue;
+                    };
+                    buf.clear();
+                    encoder.encode(buf, events.iter().map(|e| &e.json[..]));
+                    if inflight.is_empty() {
+                        deadline = Instant::now() + settings.timeout;
+                    }
+                    let n = events.len() as u64;
+                    inflight.push_back(InFlight { events, acked: 0 });
+                    match timeout(settings.timeout, wr.write_all(buf)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => break Err(e.into()),
+                        Err(_) => break Err(SessionError::WriteTimeout(settings.timeout)),
+                    }
+                    let stats = &self.shared.stats;
+                    stats.events_sent_total.fetch_add(n, Relaxed);
+                    stats.batches_sent_total.fetch_add(1, Relaxed);
+                    stats.bytes_sent_total.fetch_add(buf.len() as u64, Relaxed);
+                }
+                frame = next_frame(&mut rd, &mut rbuf, &mut decoder) => {
+                    // No `?` in this loop: every error must reach the give-back below.
+                    let seq = match frame {
+                        Err(e) => break Err(e),
+                        Ok(Frame::Ack { seq, .. }) => seq,
+                        Ok(Frame::Window { .. }) => break Err(SessionError::UnexpectedFrame("window frame")),
+                        Ok(Frame::Json { .. } | Frame::Data { .. }) => break Err(SessionError::UnexpectedFrame("event frame")),
+                    };
+                    let Some(oldest) = inflight.front_mut() else {
+                        break Err(SessionError::UnexpectedFrame("ack with no batch in flight"));
+                    };
+                    deadline = Instant::now() + settings.timeout;
+                    let seq_n = seq as usize;
+                    if seq_n > oldest.events.len() {
+                        break Err(SessionError::AckPastWindow { seq, last: oldest.events.len() });
+                    }
+                    if seq == 0 {
+                        self.shared.stats.keepalives_total.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    // An ack below what is already acked is stale: it acknowledges nothing new.
+                    let progress = seq_n.saturating_sub(oldest.acked);
+                    if progress > 0 {
+                        oldest.acked = seq_n;
+                        self.shared.acked(progress);
+                        self.backoff.reset();
+                    }
+                    if seq_n == oldest.events.len() {
+                        let done = inflight.pop_front().map_or(0, |b| b.events.len());
+                        self.window.on_success(done);
+                        self.shared.stats.batches_acked_total.fetch_add(1, Relaxed);
+                    }
+                }
+                () = sleep_until(deadline), if !inflight.is_empty() => break Err(SessionError::AckTimeout(settings.timeout)),
+                () = sleep_until(ttl_at.unwrap_or(deadline)), if ttl_at.is_some() && !ttl_due => {}
+            }
+        };
+        if result.is_err() && !inflight.is_empty() {
+            let unacked: usize = inflight.iter().map(|b| b.events.len() - b.acked).sum();
+            self.shared
+                .stats
+                .events_resent_total
+                .fetch_add(unacked as u64, Relaxed);
+            warn!(host = %host.name, unacked, "re-sending unacked events");
+            self.shared.source.give_back(
+                inflight
+                    .into_iter()
+                    .map(|mut b| b.events.split_off(b.acked)),
+            );
+        }
+        result
+    }
+}
+
+/// Reads until one whole frame is decoded. Cancel-safe: bytes read are kept in `buf`.
+async fn next_frame(
+    rd: &mut ReadHalf<Box<dyn Stream>>,
+    buf: &mut BytesMut,
+    decoder: &mut Decoder,
+) -> Result<Frame, SessionError> {
+    loop {
+        if let Some(frame) = decoder.decode(buf)? {
+            return Ok(frame);
+        }
+        if rd.read_buf(buf).await? == 0 {
+            return Err(SessionError::Closed);
+        }
+    }
+}
