@@ -84,10 +84,7 @@ pub struct Connected {
 /// Tries every address the host resolves to, in order, until one connects.
 pub async fn connect(
     host: &Host,
-    tls: Option<&(
-        Arc<rustls::ClientConfig>,
-        rustls_pki_types::ServerName<'static>,
-    )>,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     limit: Duration,
 ) -> Result<Connected, ConnectError> {
     let addrs: Vec<SocketAddr> = timeout(
@@ -126,15 +123,22 @@ pub async fn connect(
         };
         // Small ack frames must not wait for Nagle; batches are written in one go anyway.
         let _ = tcp.set_nodelay(true);
-        let Some((config, server_name)) = tls else {
+        let Some(config) = tls else {
             return Ok(Connected {
                 stream: Box::new(tcp),
                 addr,
                 tls: None,
             });
         };
+        // SNI and, in full verification mode, the name checked: this host's own name.
+        let server_name =
+            crate::tls::server_name(&host.hostname).map_err(|e| ConnectError::Tls {
+                host: host.name.clone(),
+                addr,
+                source: io::Error::other(e),
+            })?;
         let connector = TlsConnector::from(config.clone());
-        return match timeout(limit, connector.connect(server_name.clone(), tcp)).await {
+        return match timeout(limit, connector.connect(server_name, tcp)).await {
             Ok(Ok(stream)) => {
                 let tls = Some(crate::tls::describe(stream.get_ref().1));
                 Ok(Connected {

@@ -89,10 +89,7 @@ struct Shared {
     source: BatchSource,
     stats: Arc<OutputStats>,
     settings: Settings,
-    tls: Option<(
-        Arc<rustls::ClientConfig>,
-        rustls_pki_types::ServerName<'static>,
-    )>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Shared {
@@ -129,15 +126,18 @@ impl LogstashOutput {
             .iter()
             .map(|h| Host::parse(h))
             .collect::<Result<Vec<_>, _>>()?;
-        let Some(first) = hosts.first() else {
+        if hosts.is_empty() {
             return Err(OutputError::NoHosts);
-        };
+        }
         let backoff = Backoff::new(cfg.backoff.init, cfg.backoff.max)?;
         let tls = match &cfg.ssl {
-            Some(ssl) => Some((
-                crate::tls::client_config(ssl)?,
-                crate::tls::server_name(first.hostname())?,
-            )),
+            Some(ssl) => {
+                // Fail now, not at the first connect, on a host that cannot be an SNI name.
+                for host in &hosts {
+                    crate::tls::server_name(host.hostname())?;
+                }
+                Some(crate::tls::client_config(ssl)?)
+            }
             None => {
                 tracing::warn!(hosts = ?cfg.hosts, "output.logstash sends without TLS (set output.logstash.ssl to encrypt)");
                 None

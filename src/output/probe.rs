@@ -35,13 +35,12 @@ async fn probe(
     let tls = match ssl {
         None => None,
         Some(ssl) => {
-            let config = match crate::tls::client_config(ssl) {
-                Ok(c) => c,
+            if let Err(e) = crate::tls::server_name(host.hostname()) {
+                return fail(out, "    tls server name", e);
+            }
+            match crate::tls::client_config(ssl) {
+                Ok(c) => Some(c),
                 Err(e) => return fail(out, "    tls config", e),
-            };
-            match crate::tls::server_name(host.hostname()) {
-                Ok(sn) => Some((config, sn)),
-                Err(e) => return fail(out, "    tls server name", e),
             }
         }
     };
