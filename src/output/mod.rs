@@ -82,6 +82,7 @@ struct Settings {
     pipelining: usize,
     compression_level: u32,
     ttl: Option<Duration>,
+    escape_html: bool,
 }
 
 /// What every worker of one output shares.
@@ -152,6 +153,7 @@ impl LogstashOutput {
                 pipelining: cfg.pipelining,
                 compression_level: cfg.compression_level,
                 ttl: cfg.ttl,
+                escape_html: cfg.escape_html,
             },
             tls,
         });

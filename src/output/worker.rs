@@ -147,7 +147,12 @@ impl Worker {
                         continue;
                     };
                     buf.clear();
-                    encoder.encode(buf, events.iter().map(|e| &e.json[..]));
+                    if settings.escape_html {
+                        let escaped: Vec<_> = events.iter().map(|e| escape_html(&e.json)).collect();
+                        encoder.encode(buf, escaped.iter().map(|e| &e[..]));
+                    } else {
+                        encoder.encode(buf, events.iter().map(|e| &e.json[..]));
+                    }
                     if inflight.is_empty() {
                         deadline = Instant::now() + settings.timeout;
                     }
@@ -230,5 +235,40 @@ async fn next_frame(
         if rd.read_buf(buf).await? == 0 {
             return Err(SessionError::Closed);
         }
+    }
+}
+
+/// `escape_html: true`: `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`, as Go's
+/// encoding/json does for Filebeat. In JSON these bytes can only occur inside strings, so
+/// replacing them byte by byte is exact.
+fn escape_html(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !json.iter().any(|b| matches!(b, b'<' | b'>' | b'&')) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len() + 16);
+    for &b in json {
+        match b {
+            b'<' => out.extend_from_slice(b"\\u003c"),
+            b'>' => out.extend_from_slice(b"\\u003e"),
+            b'&' => out.extend_from_slice(b"\\u0026"),
+            _ => out.push(b),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_html;
+
+    #[test]
+    fn escape_html_keeps_the_json_value_and_hides_markup() {
+        let json = br#"{"message":"<a href=\"x\">&amp;</a>","n":1}"#;
+        let escaped = escape_html(json);
+        assert!(!escaped.iter().any(|b| matches!(b, b'<' | b'>' | b'&')));
+        let a: serde_json::Value = serde_json::from_slice(json).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&escaped).unwrap();
+        assert_eq!(a, b);
+        assert!(matches!(escape_html(b"{}"), std::borrow::Cow::Borrowed(_)));
     }
 }

@@ -18,6 +18,9 @@ use crate::tls::{ClientAuth, ServerTls};
 
 /// Batches the receiver may hold for the consumer before connections see a slow pipeline.
 const PIPELINE_BATCHES: usize = 64;
+/// After `--exit-after` is reached, how long connections stay up so the last batch's
+/// ack reaches its client (a shipper that exits once acked then exits on its own).
+const EXIT_AFTER_GRACE: Duration = Duration::from_millis(500);
 
 /// `--client-auth`: Logstash's `ssl_client_authentication`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,6 +69,10 @@ pub struct ReceiveOptions {
     /// Largest frame a client may declare.
     #[arg(long, value_name = "BYTES")]
     pub max_frame_bytes: Option<usize>,
+    /// Exit once N events were handed over, printing the totals and the seconds from the
+    /// first event to the N-th (for timing a shipper from the receiving side).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub exit_after: Option<u64>,
 }
 
 impl ReceiveOptions {
@@ -84,6 +91,7 @@ impl ReceiveOptions {
             keepalive_ms: 5000,
             idle_timeout_secs: 60,
             max_frame_bytes: None,
+            exit_after: None,
         }
     }
 
@@ -136,12 +144,14 @@ impl ReceiveOptions {
     }
 }
 
-/// Runs `lumberwatch receive` until Ctrl-C or SIGTERM, then prints the totals.
+/// Runs `lumberwatch receive` until Ctrl-C, SIGTERM or `--exit-after`, then prints the
+/// totals.
 pub async fn serve(opts: ReceiveOptions) -> anyhow::Result<()> {
     serve_until(opts, shutdown_signal()).await
 }
 
-/// [`serve`], stopping when `shutdown` completes instead of on a signal.
+/// [`serve`], stopping when `shutdown` completes instead of on a signal (or when
+/// `--exit-after` is reached).
 pub async fn serve_until(
     opts: ReceiveOptions,
     shutdown: impl Future<Output = ()>,
@@ -176,12 +186,16 @@ pub async fn serve_until(
     }
     let stats = receiver.stats();
     let handle = receiver.spawn();
-    let mut consumer = tokio::task::spawn_blocking(move || consume(rx, sink));
+    let exit_after = opts.exit_after;
+    let mut consumer = tokio::task::spawn_blocking(move || consume(rx, sink, exit_after));
     let rate = opts.count.then(|| tokio::spawn(print_rate(stats.clone())));
     let early = tokio::select! {
         () = shutdown => None,
         done = &mut consumer => Some(done),
     };
+    if early.is_some() && exit_after.is_some() {
+        tokio::time::sleep(EXIT_AFTER_GRACE).await;
+    }
     handle.stop().await;
     if let Some(rate) = rate {
         rate.abort();
@@ -191,7 +205,8 @@ pub async fn serve_until(
         Some(done) => done,
         None => consumer.await,
     };
-    done.context("event writer panicked")?
+    let first_to_last = done
+        .context("event writer panicked")?
         .context("cannot write events")?;
     let s = stats.snapshot();
     eprintln!(
@@ -203,6 +218,9 @@ pub async fn serve_until(
         s.resets_total,
         s.bad_frames_total
     );
+    if let (Some(n), Some(elapsed)) = (exit_after, first_to_last) {
+        eprintln!("{}", first_to_last_line(n, elapsed));
+    }
     Ok(())
 }
 
@@ -227,12 +245,16 @@ async fn shutdown_signal() {
     }
 }
 
-/// Drains the pipeline on a blocking thread; flushes whenever it has caught up.
+/// Drains the pipeline on a blocking thread; flushes whenever it has caught up. With
+/// `exit_after`, returns once that many events were handed over, with the time from
+/// the first batch's hand-over to the one that reached the count.
 fn consume(
     mut rx: mpsc::Receiver<ReceivedBatch>,
     sink: Option<Box<dyn Write + Send>>,
-) -> io::Result<()> {
+    exit_after: Option<u64>,
+) -> io::Result<Option<Duration>> {
     let mut out = sink.map(|w| BufWriter::with_capacity(1 << 20, w));
+    let (mut events, mut first) = (0u64, None);
     loop {
         let batch = match rx.try_recv() {
             Ok(batch) => batch,
@@ -247,16 +269,35 @@ fn consume(
                 }
             }
         };
+        let first = *first.get_or_insert_with(Instant::now);
         if let Some(out) = out.as_mut() {
             for event in &batch.events {
                 write_event_line(out, event)?;
             }
         }
+        events += batch.events.len() as u64;
+        if exit_after.is_some_and(|n| events >= n) {
+            if let Some(out) = out.as_mut() {
+                out.flush()?;
+            }
+            return Ok(Some(first.elapsed()));
+        }
     }
     if let Some(out) = out.as_mut() {
         out.flush()?;
     }
-    Ok(())
+    Ok(None)
+}
+
+/// `first to last event: events=1000000 seconds=2.345 rate=426.4k/s` (what
+/// `--exit-after` adds to the totals; the rate is N over those seconds).
+pub(super) fn first_to_last_line(n: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = n as f64 / secs.max(1e-9);
+    format!(
+        "first to last event: events={n} seconds={secs:.3} rate={}",
+        human_rate(rate)
+    )
 }
 
 /// One event, one line: JSON with a raw newline between tokens is written compact.
@@ -296,15 +337,22 @@ async fn print_rate(stats: Arc<ReceiverStats>) {
 pub(super) fn rate_line(before: &StatsSnapshot, now: &StatsSnapshot, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = (now.events_total - before.events_total) as f64 / secs;
-    let rate = if rate >= 1e6 {
-        format!("{:.1}M/s", rate / 1e6)
-    } else if rate >= 1e3 {
-        format!("{:.1}k/s", rate / 1e3)
-    } else {
-        format!("{rate:.0}/s")
-    };
     format!(
-        "events={} rate={rate} batches={} connections={}",
-        now.events_total, now.batches_total, now.connections_total
+        "events={} rate={} batches={} connections={}",
+        now.events_total,
+        human_rate(rate),
+        now.batches_total,
+        now.connections_total
     )
+}
+
+/// `1.2M/s`, `426.4k/s`, `12/s`.
+fn human_rate(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{:.1}M/s", per_sec / 1e6)
+    } else if per_sec >= 1e3 {
+        format!("{:.1}k/s", per_sec / 1e3)
+    } else {
+        format!("{per_sec:.0}/s")
+    }
 }

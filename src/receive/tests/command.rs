@@ -1,7 +1,7 @@
 //! `lumberwatch receive`: options, the event writer and the rate line.
 
 use super::*;
-use crate::receive::consume::{rate_line, write_event_line};
+use crate::receive::consume::{first_to_last_line, rate_line, write_event_line};
 
 #[test]
 fn event_lines_are_single_lines() {
@@ -65,6 +65,44 @@ async fn serve_writes_events_as_json_lines_to_a_0600_file() {
     );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn exit_after_stops_once_n_events_were_handed_over_and_acks_them() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut opts = ReceiveOptions::new(addr);
+    opts.exit_after = Some(3);
+    // Never signalled: only --exit-after can end it.
+    let server = tokio::spawn(serve_until(opts, std::future::pending()));
+    let mut tcp = loop {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => break tcp,
+            Err(_) if !server.is_finished() => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(err) => panic!("receive did not start: {err}"),
+        }
+    };
+    tcp.write_all(&batch(0, &["{\"a\":1}", "{\"b\":2}"]))
+        .await
+        .unwrap();
+    assert_eq!(read_ack(&mut tcp).await, (b'2', 2));
+    assert!(!server.is_finished(), "2 of 3 events must not end it");
+    tcp.write_all(&batch(3, &["{\"c\":3}", "{\"d\":4}"]))
+        .await
+        .unwrap();
+    // The batch that reaches the count is still acked before connections close.
+    assert_eq!(read_ack(&mut tcp).await, (b'2', 2));
+    timeout(WAIT, server).await.unwrap().unwrap().unwrap();
+}
+
+#[test]
+fn first_to_last_line_gives_seconds_and_rate() {
+    assert_eq!(
+        first_to_last_line(1_000_000, Duration::from_millis(2500)),
+        "first to last event: events=1000000 seconds=2.500 rate=400.0k/s"
+    );
 }
 
 #[test]
@@ -135,6 +173,8 @@ fn command_line_parses_into_options() {
         "3",
         "--max-frame-bytes",
         "4096",
+        "--exit-after",
+        "1000",
     ])
     .unwrap();
     let o = cli.receive;
@@ -146,6 +186,8 @@ fn command_line_parses_into_options() {
         (Some(100), Some(50), 10)
     );
     assert_eq!((o.idle_timeout_secs, o.max_frame_bytes), (3, Some(4096)));
+    assert_eq!(o.exit_after, Some(1000));
+    assert!(Cli::try_parse_from(["receive", "--exit-after", "0"]).is_err());
     assert!(Cli::try_parse_from(["receive", "--partial-ack", "101"]).is_err());
     assert!(
         Cli::try_parse_from(["receive", "--ca", "ca.crt"]).is_err(),
