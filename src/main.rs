@@ -1,1 +1,133 @@
-fn main() {}
+//! The `lumberwatch` command line: parse arguments, load the config, call the library,
+//! turn errors into one-line messages and exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use lumberwatch::config::{self, OutputConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "lumberwatch",
+    version,
+    about = "Ships logs to Logstash over Lumberjack v2 (the Beats protocol)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent with a config file.
+    Run {
+        /// The config file (Filebeat layout).
+        #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
+        config: PathBuf,
+    },
+    /// Check the config file or the connection to the outputs.
+    Test {
+        #[command(subcommand)]
+        what: TestWhat,
+    },
+    /// Run an embedded Logstash-compatible receiver (the beats input's behaviour).
+    Receive(lumberwatch::receive::ReceiveOptions),
+    /// Measure shipping throughput to a receiver.
+    Bench(lumberwatch::bench::BenchOptions),
+    /// Start a receiver and an agent on embedded defaults and show events flowing.
+    Demo(lumberwatch::demo::DemoOptions),
+}
+
+#[derive(Subcommand)]
+enum TestWhat {
+    /// Load and validate the config, print "Config OK" or the first error.
+    Config {
+        #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
+        config: PathBuf,
+    },
+    /// Connect to every output host, handshake and talk to it.
+    Output {
+        #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lumberwatch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lumberwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let config = config::load(&config)?;
+            lumberwatch::logging::init(&config.logging.level);
+            let summary =
+                lumberwatch::agent::run(&config, lumberwatch::signal::shutdown(), |_| {}).await?;
+            Ok(if summary.complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Test {
+            what: TestWhat::Config { config },
+        } => {
+            config::load(&config)?;
+            println!("Config OK");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Test {
+            what: TestWhat::Output { config: path },
+        } => {
+            let config = config::load(&path)?;
+            let OutputConfig::Logstash(ls) = &config.output else {
+                println!("console output: nothing to connect to");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let mut out = std::io::stdout();
+            let ok = lumberwatch::output::test_output(ls, &mut out)
+                .await
+                .context("testing output.logstash")?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Receive(opts) => {
+            lumberwatch::logging::init("info");
+            lumberwatch::receive::serve(opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(opts) => {
+            lumberwatch::logging::init("warning");
+            lumberwatch::bench::run(opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(opts) => {
+            lumberwatch::logging::init("info");
+            lumberwatch::demo::run(opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
