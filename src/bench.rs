@@ -94,7 +94,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         fields: serde_json::Map::new(),
         fields_under_root: false,
         metadata_beat: "lumberwatch".into(),
-        queue_mem_events: 8192,
+        queue_mem_events: 3200,
         logging: LoggingConfig {
             level: "warning".into(),
             metrics_enabled: false,
@@ -171,7 +171,7 @@ fn sample_event_bytes(message_bytes: usize) -> usize {
         input_type: "generator".into(),
         ..Default::default()
     };
-    let template = crate::event::EventTemplate::new(&agent, &shape);
+    let mut template = crate::event::EventTemplate::new(&agent, &shape);
     template
         .event(&"x".repeat(message_bytes), |b| {
             b.extend_from_slice(br#","event":{"sequence":1000000}"#)

@@ -1,7 +1,7 @@
 //! `type: generator`: synthetic events, like Logstash's generator input, for demos,
 //! benchmarks and trying a pipeline. Each event carries `event.sequence` (1, 2, ...).
 
-use std::io::Write;
+use std::fmt::Write;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ pub struct Generator {
 impl Generator {
     pub async fn run(
         &self,
-        template: &EventTemplate,
+        template: &mut EventTemplate,
         queue: &mpsc::Sender<Event>,
     ) -> Result<u64, QueueClosed> {
         let start = Instant::now();
@@ -42,7 +42,8 @@ impl Generator {
                 }
             };
             let event = template.event(message, |b| {
-                write!(b, ",\"event\":{{\"sequence\":{n}}}").expect("writing to a vec cannot fail");
+                write!(b, ",\"event\":{{\"sequence\":{n}}}")
+                    .expect("writing to memory cannot fail");
             });
             queue.send(event).await.map_err(|_| QueueClosed)?;
         }
@@ -57,7 +58,7 @@ mod tests {
 
     #[tokio::test]
     async fn generates_count_numbered_events() {
-        let template =
+        let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
         let (tx, mut rx) = mpsc::channel(16);
         let g = Generator {
@@ -65,7 +66,7 @@ mod tests {
             message: None,
             rate_per_sec: 0,
         };
-        assert_eq!(g.run(&template, &tx).await.unwrap(), 3);
+        assert_eq!(g.run(&mut template, &tx).await.unwrap(), 3);
         for n in 1..=3u64 {
             let v: serde_json::Value =
                 serde_json::from_slice(&rx.recv().await.unwrap().json).unwrap();
@@ -76,7 +77,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rate_limits_in_simulated_time() {
-        let template =
+        let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
         let (tx, _rx) = mpsc::channel(1000);
         let start = Instant::now();
@@ -85,7 +86,7 @@ mod tests {
             message: Some("x".into()),
             rate_per_sec: 50,
         }
-        .run(&template, &tx)
+        .run(&mut template, &tx)
         .await
         .unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(2));

@@ -32,21 +32,21 @@ pub async fn run(
     };
     match &cfg.kind {
         InputKind::Stdin => {
-            let template = EventTemplate::new(agent, &shape("stdin"));
-            Ok(stdin::run(tokio::io::stdin(), &template, &queue).await?)
+            let mut template = EventTemplate::new(agent, &shape("stdin"));
+            Ok(stdin::run(tokio::io::stdin(), &mut template, &queue).await?)
         }
         InputKind::Generator {
             count,
             message,
             rate_per_sec,
         } => {
-            let template = EventTemplate::new(agent, &shape("generator"));
+            let mut template = EventTemplate::new(agent, &shape("generator"));
             let generator = Generator {
                 count: *count,
                 message: message.clone(),
                 rate_per_sec: *rate_per_sec,
             };
-            Ok(generator.run(&template, &queue).await?)
+            Ok(generator.run(&mut template, &queue).await?)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `type: stdin`: one event per line of standard input, like Filebeat's stdin input.
 
-use std::io::Write;
+use std::fmt::Write;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
@@ -20,7 +20,7 @@ pub enum StdinError {
 /// and `\n` are stripped; `log.offset` is the byte offset of the line's start.
 pub async fn run<R: AsyncRead + Unpin>(
     reader: R,
-    template: &EventTemplate,
+    template: &mut EventTemplate,
     queue: &mpsc::Sender<Event>,
 ) -> Result<u64, StdinError> {
     let mut reader = BufReader::with_capacity(256 << 10, reader);
@@ -39,7 +39,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         let event = template.event(text, |b| {
-            write!(b, ",\"log\":{{\"offset\":{offset}}}").expect("writing to a vec cannot fail");
+            write!(b, ",\"log\":{{\"offset\":{offset}}}").expect("writing to memory cannot fail");
         });
         queue.send(event).await.map_err(|_| QueueClosed)?;
         offset += n as u64;
@@ -54,11 +54,11 @@ mod tests {
 
     #[tokio::test]
     async fn each_line_becomes_an_event_with_its_offset() {
-        let template =
+        let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
         let (tx, mut rx) = mpsc::channel(16);
         let input: &[u8] = b"first\r\nsecond \xff\nlast without newline";
-        assert_eq!(run(input, &template, &tx).await.unwrap(), 3);
+        assert_eq!(run(input, &mut template, &tx).await.unwrap(), 3);
         let mut got = Vec::new();
         while let Ok(e) = rx.try_recv() {
             let v: serde_json::Value = serde_json::from_slice(&e.json).unwrap();
