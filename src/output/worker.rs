@@ -70,13 +70,15 @@ impl Worker {
                     self.shared.settings.timeout,
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failure {
+                    error: e.to_string(),
+                    unacked: 0,
+                    idle_close: false,
+                })?;
                 let tls = conn.tls.as_deref().unwrap_or("plaintext");
                 info!(host = %host.name, addr = %conn.addr, tls, "connected to logstash");
                 self.shared.stats.connections_total.fetch_add(1, Relaxed);
-                self.session(&host, conn, &mut encoder, &mut buf)
-                    .await
-                    .map_err(|e| e.to_string())
+                self.session(conn, &mut encoder, &mut buf).await
             };
             let outcome = tokio::select! {
                 r = attempt => r,
@@ -88,7 +90,24 @@ impl Worker {
                     info!(host = %host.name, "connection ttl reached, reconnecting");
                     continue;
                 }
-                Err(error) => {
+                Err(Failure {
+                    idle_close: true,
+                    error,
+                    ..
+                }) => {
+                    // Logstash closes idle clients (client_inactivity_timeout): not a
+                    // failure. Reconnect when there is something to send again.
+                    info!(host = %host.name, reason = %error, "logstash closed the idle connection");
+                    let next = tokio::select! {
+                        batch = self.shared.source.next_batch(self.window.size()) => batch,
+                        () = finished.cancelled() => return,
+                    };
+                    match next {
+                        Some(batch) => self.shared.source.give_back(std::iter::once(batch)),
+                        None => return,
+                    }
+                }
+                Err(Failure { error, unacked, .. }) => {
                     self.shared
                         .stats
                         .connection_errors_total
@@ -96,7 +115,7 @@ impl Worker {
                     self.window.on_error();
                     self.next_host = (self.next_host + 1) % self.hosts.len();
                     let delay = self.backoff.next_delay(rand::random::<f64>());
-                    warn!(host = %host.name, %error, retry_in = ?delay, "logstash connection failed");
+                    warn!(host = %host.name, %error, unacked, retry_in = ?delay, "logstash connection failed, will re-send unacked events");
                     tokio::select! {
                         () = sleep(delay) => {}
                         () = finished.cancelled() => return,
@@ -108,11 +127,10 @@ impl Worker {
 
     async fn session(
         &mut self,
-        host: &Host,
         conn: Connected,
         encoder: &mut BatchEncoder,
         buf: &mut Vec<u8>,
-    ) -> Result<End, SessionError> {
+    ) -> Result<End, Failure> {
         let settings = self.shared.settings.clone();
         let (mut rd, mut wr) = tokio::io::split(conn.stream);
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
@@ -124,7 +142,9 @@ impl Worker {
             max_pairs: 16,
         });
         let depth = settings.pipelining.max(1);
-        let ttl_at = settings.ttl.map(|ttl| Instant::now() + ttl);
+        let opened = Instant::now();
+        let mut acked_any = false;
+        let ttl_at = settings.ttl.map(|ttl| opened + ttl);
         let mut deadline = Instant::now() + settings.timeout;
         let mut queue_done = false;
         let finished = self.shared.source.finished().clone();
@@ -192,6 +212,7 @@ impl Worker {
                     let progress = seq_n.saturating_sub(oldest.acked);
                     if progress > 0 {
                         oldest.acked = seq_n;
+                        acked_any = true;
                         self.shared.acked(progress);
                         self.backoff.reset();
                     }
@@ -205,21 +226,41 @@ impl Worker {
                 () = sleep_until(ttl_at.unwrap_or(deadline)), if ttl_at.is_some() && !ttl_due => {}
             }
         };
-        if result.is_err() && !inflight.is_empty() {
-            let unacked: usize = inflight.iter().map(|b| b.events.len() - b.acked).sum();
+        let error = match result {
+            Ok(end) => return Ok(end),
+            Err(error) => error,
+        };
+        let unacked: usize = inflight.iter().map(|b| b.events.len() - b.acked).sum();
+        // A connection refused at once (say a client certificate rejected on the first
+        // read under TLS 1.3) is a failure that needs backoff, not an idle close.
+        let idle_close = unacked == 0
+            && (acked_any || opened.elapsed() >= Duration::from_secs(1))
+            && matches!(error, SessionError::Closed | SessionError::Io(_));
+        if unacked > 0 {
             self.shared
                 .stats
                 .events_resent_total
                 .fetch_add(unacked as u64, Relaxed);
-            warn!(host = %host.name, unacked, "re-sending unacked events");
             self.shared.source.give_back(
                 inflight
                     .into_iter()
                     .map(|mut b| b.events.split_off(b.acked)),
             );
         }
-        result
+        Err(Failure {
+            error: error.to_string(),
+            unacked,
+            idle_close,
+        })
     }
+}
+
+/// A session that ended badly: why, and how many events it gave back.
+struct Failure {
+    error: String,
+    unacked: usize,
+    /// The server closed a connection with nothing in flight.
+    idle_close: bool,
 }
 
 /// Reads until one whole frame is decoded. Cancel-safe: bytes read are kept in `buf`.

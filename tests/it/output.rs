@@ -236,3 +236,42 @@ async fn ack_past_the_window_is_a_protocol_error_and_the_batch_is_resent() {
     );
     assert_eq!(stats.connection_errors_total.load(Relaxed), 1);
 }
+
+/// Logstash resets clients idle past `client_inactivity_timeout`: that is not a failure
+/// (no error, no backoff); the client reconnects when it has events again.
+#[tokio::test]
+async fn idle_close_by_logstash_reconnects_quietly_when_events_come() {
+    let mut r = receiver_with(|c| c.client_inactivity_timeout = Duration::from_millis(300)).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let output = lumberwatch::output::LogstashOutput::start(
+        &logstash(&[r.handle.local_addr().to_string()]),
+        rx,
+    )
+    .unwrap();
+    let stats = output.stats();
+    tx.send(numbered(1)).await.unwrap();
+    assert_eq!(collect(&mut r.batches, 1).await, vec![1]);
+    let receiver_stats = r.handle.stats();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while receiver_stats.snapshot().resets_total == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the receiver resets the idle connection");
+    tx.send(numbered(2)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), r.batches.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.events.iter().map(number_of).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert_eq!(stats.connection_errors_total.load(Relaxed), 0);
+    assert_eq!(stats.connections_total.load(Relaxed), 2);
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(10), output.finished())
+        .await
+        .unwrap();
+}
