@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::{
-    Config, InputCommon, InputConfig, InputKind, LoggingConfig, LogstashConfig, OutputConfig,
-    SslConfig,
+    Config, InputCommon, InputConfig, InputKind, LogstashConfig, OutputConfig, SslConfig,
 };
 use crate::output::OutputStats;
 use crate::testbed::{ReceiverChild, TestCerts, rusage};
@@ -67,8 +66,8 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         certificate_authorities: ca.into_iter().collect(),
         ..SslConfig::default()
     });
-    let config = Config {
-        inputs: vec![InputConfig {
+    let mut config = Config::new(
+        vec![InputConfig {
             kind: InputKind::Generator {
                 count: opts.events,
                 message: Some("x".repeat(opts.message_bytes)),
@@ -79,7 +78,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
                 ..InputCommon::default()
             },
         }],
-        output: OutputConfig::Logstash(LogstashConfig {
+        OutputConfig::Logstash(LogstashConfig {
             hosts: vec![host.clone()],
             worker: opts.worker,
             bulk_max_size: opts.bulk_max_size,
@@ -88,19 +87,10 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
             ssl,
             ..LogstashConfig::default()
         }),
-        path_data: "./data".into(),
-        name: Some("bench".into()),
-        tags: Vec::new(),
-        fields: serde_json::Map::new(),
-        fields_under_root: false,
-        metadata_beat: "lumberwatch".into(),
-        queue_mem_events: 3200,
-        logging: LoggingConfig {
-            level: "warning".into(),
-            metrics_enabled: false,
-            metrics_period: Duration::from_secs(30),
-        },
-    };
+    );
+    config.name = Some("bench".into());
+    config.logging.level = "warning".into();
+    config.logging.metrics_enabled = false;
     eprintln!(
         "shipping {} events ({}-byte messages) to {host}, compression {}, {}",
         opts.events,

@@ -8,8 +8,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::config::{
-    Config, InputCommon, InputConfig, InputKind, LoggingConfig, LogstashConfig, OutputConfig,
-    SslConfig,
+    Config, InputCommon, InputConfig, InputKind, LogstashConfig, OutputConfig, SslConfig,
 };
 use crate::receive::{ReceivedBatch, Receiver, ReceiverConfig};
 use crate::testbed::TestCerts;
@@ -58,8 +57,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         "events below are printed as the receiver hands them to its pipeline; Ctrl-C stops.\n"
     );
 
-    let config = Config {
-        inputs: vec![InputConfig {
+    let mut config = Config::new(
+        vec![InputConfig {
             kind: InputKind::Generator {
                 count: 0,
                 message: None,
@@ -71,7 +70,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
                 ..InputCommon::default()
             },
         }],
-        output: OutputConfig::Logstash(LogstashConfig {
+        OutputConfig::Logstash(LogstashConfig {
             hosts: vec![format!("localhost:{}", addr.port())],
             ssl: Some(SslConfig {
                 certificate_authorities: vec![certs.path("ca.crt").display().to_string()],
@@ -81,19 +80,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             }),
             ..LogstashConfig::default()
         }),
-        path_data: "./data".into(),
-        name: None,
-        tags: Vec::new(),
-        fields: serde_json::Map::new(),
-        fields_under_root: false,
-        metadata_beat: "lumberwatch".into(),
-        queue_mem_events: 3200,
-        logging: LoggingConfig {
-            level: "info".into(),
-            metrics_enabled: true,
-            metrics_period: Duration::from_secs(10),
-        },
-    };
+    );
+    config.logging.metrics_period = Duration::from_secs(10);
     let printer = tokio::spawn(print_batches(rx));
     let stop = async {
         match opts.duration {

@@ -28,6 +28,29 @@ pub struct Config {
     pub logging: LoggingConfig,
 }
 
+impl Config {
+    /// A config with these inputs and this output and every other setting at its
+    /// default, as an empty config file would give (for `demo` and `bench`).
+    pub fn new(inputs: Vec<InputConfig>, output: OutputConfig) -> Self {
+        Config {
+            inputs,
+            output,
+            path_data: PathBuf::from("./data"),
+            name: None,
+            tags: Vec::new(),
+            fields: serde_json::Map::new(),
+            fields_under_root: false,
+            metadata_beat: "lumberwatch".into(),
+            queue_mem_events: 3200,
+            logging: LoggingConfig {
+                level: "info".into(),
+                metrics_enabled: true,
+                metrics_period: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     /// `logging.level`: error, warning, info (default), debug.
