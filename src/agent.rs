@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, OutputConfig};
 use crate::event::{AgentInfo, Event};
+use crate::input::Outlet;
 use crate::output::{LogstashOutput, OutputStats, run_console};
 
 /// How long a shutdown waits for the output to get outstanding events acked.
@@ -53,10 +55,12 @@ pub async fn run(
         Output::Console(_) => stats,
     };
 
+    let queued = Arc::new(AtomicU64::new(0));
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
-        let (input, agent, tx) = (input.clone(), agent.clone(), tx.clone());
-        inputs.spawn(async move { crate::input::run(&input, &agent, tx).await });
+        let outlet = Outlet::new(tx.clone(), queued.clone());
+        let (input, agent) = (input.clone(), agent.clone());
+        inputs.spawn(async move { crate::input::run(&input, &agent, outlet).await });
     }
     drop(tx);
     let metrics = tokio::spawn(log_metrics(
@@ -66,13 +70,12 @@ pub async fn run(
     ));
 
     tokio::pin!(shutdown);
-    let mut queued = 0u64;
     let mut stopped = false;
     loop {
         tokio::select! {
             joined = inputs.join_next() => match joined {
                 None => break,
-                Some(Ok(Ok(n))) => queued += n,
+                Some(Ok(Ok(_))) => {}
                 Some(Ok(Err(e))) => warn!(error = %format!("{e:#}"), "input stopped"),
                 Some(Err(e)) => warn!(error = %e, "input task failed"),
             },
@@ -106,6 +109,7 @@ pub async fn run(
     };
     metrics.abort();
     let acked = output_stats.acked();
+    let queued = queued.load(Relaxed);
     if !complete {
         warn!(acked, timeout = ?SHUTDOWN_TIMEOUT, "shutdown timeout reached with events unacked");
     }

@@ -4,11 +4,10 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::QueueClosed;
-use crate::event::{Event, EventTemplate};
+use super::{Outlet, QueueClosed};
+use crate::event::EventTemplate;
 
 pub struct Generator {
     /// 0 = unbounded.
@@ -23,7 +22,7 @@ impl Generator {
     pub async fn run(
         &self,
         template: &mut EventTemplate,
-        queue: &mpsc::Sender<Event>,
+        queue: &Outlet,
     ) -> Result<u64, QueueClosed> {
         let start = Instant::now();
         let mut n = 0u64;
@@ -45,7 +44,7 @@ impl Generator {
                 write!(b, ",\"event\":{{\"sequence\":{n}}}")
                     .expect("writing to memory cannot fail");
             });
-            queue.send(event).await.map_err(|_| QueueClosed)?;
+            queue.send(event).await?;
         }
         Ok(n)
     }
@@ -60,7 +59,8 @@ mod tests {
     async fn generates_count_numbered_events() {
         let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
-        let (tx, mut rx) = mpsc::channel(16);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let tx = Outlet::new(tx, Default::default());
         let g = Generator {
             count: 3,
             message: None,
@@ -79,7 +79,8 @@ mod tests {
     async fn rate_limits_in_simulated_time() {
         let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
-        let (tx, _rx) = mpsc::channel(1000);
+        let (tx, _rx) = tokio::sync::mpsc::channel(1000);
+        let tx = Outlet::new(tx, Default::default());
         let start = Instant::now();
         Generator {
             count: 100,

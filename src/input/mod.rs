@@ -5,6 +5,9 @@
 mod generator;
 mod stdin;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use tokio::sync::mpsc;
 
 use crate::config::{InputConfig, InputKind};
@@ -17,13 +20,30 @@ pub use generator::Generator;
 #[error("the event queue is closed")]
 pub struct QueueClosed;
 
+/// Where an input puts its events: the bounded queue, counting what it accepted (the
+/// count survives the input task being stopped).
+#[derive(Clone)]
+pub struct Outlet {
+    queue: mpsc::Sender<Event>,
+    queued: Arc<AtomicU64>,
+}
+
+impl Outlet {
+    pub fn new(queue: mpsc::Sender<Event>, queued: Arc<AtomicU64>) -> Self {
+        Outlet { queue, queued }
+    }
+
+    /// Waits for room in the queue (back-pressure), then hands the event over.
+    pub async fn send(&self, event: Event) -> Result<(), QueueClosed> {
+        self.queue.send(event).await.map_err(|_| QueueClosed)?;
+        self.queued.fetch_add(1, Relaxed);
+        Ok(())
+    }
+}
+
 /// Runs one configured input until it is exhausted (end of stdin, generator count).
 /// Returns how many events it queued.
-pub async fn run(
-    cfg: &InputConfig,
-    agent: &AgentInfo,
-    queue: mpsc::Sender<Event>,
-) -> anyhow::Result<u64> {
+pub async fn run(cfg: &InputConfig, agent: &AgentInfo, queue: Outlet) -> anyhow::Result<u64> {
     let shape = |input_type: &str| EventShape {
         input_type: input_type.to_string(),
         tags: cfg.common.tags.clone(),

@@ -3,10 +3,9 @@
 use std::fmt::Write;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::mpsc;
 
-use super::QueueClosed;
-use crate::event::{Event, EventTemplate};
+use super::{Outlet, QueueClosed};
+use crate::event::EventTemplate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StdinError {
@@ -21,7 +20,7 @@ pub enum StdinError {
 pub async fn run<R: AsyncRead + Unpin>(
     reader: R,
     template: &mut EventTemplate,
-    queue: &mpsc::Sender<Event>,
+    queue: &Outlet,
 ) -> Result<u64, StdinError> {
     let mut reader = BufReader::with_capacity(256 << 10, reader);
     let mut line = Vec::new();
@@ -41,7 +40,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         let event = template.event(text, |b| {
             write!(b, ",\"log\":{{\"offset\":{offset}}}").expect("writing to memory cannot fail");
         });
-        queue.send(event).await.map_err(|_| QueueClosed)?;
+        queue.send(event).await?;
         offset += n as u64;
         count += 1;
     }
@@ -56,7 +55,8 @@ mod tests {
     async fn each_line_becomes_an_event_with_its_offset() {
         let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
-        let (tx, mut rx) = mpsc::channel(16);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let tx = Outlet::new(tx, Default::default());
         let input: &[u8] = b"first\r\nsecond \xff\nlast without newline";
         assert_eq!(run(input, &mut template, &tx).await.unwrap(), 3);
         let mut got = Vec::new();

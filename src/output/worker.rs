@@ -63,26 +63,27 @@ impl Worker {
         let mut buf = Vec::new();
         loop {
             let host = self.hosts[self.next_host].clone();
-            let attempt = async {
-                let conn = connect(
-                    &host,
-                    self.shared.tls.as_ref(),
-                    self.shared.settings.timeout,
-                )
-                .await
-                .map_err(|e| Failure {
+            let connecting = connect(
+                &host,
+                self.shared.tls.as_ref(),
+                self.shared.settings.timeout,
+            );
+            let outcome = match tokio::select! {
+                c = connecting => c,
+                () = finished.cancelled() => return,
+            } {
+                Err(e) => Err(Failure {
                     error: e.to_string(),
                     unacked: 0,
                     idle_close: false,
-                })?;
-                let tls = conn.tls.as_deref().unwrap_or("plaintext");
-                info!(host = %host.name, addr = %conn.addr, tls, "connected to logstash");
-                self.shared.stats.connections_total.fetch_add(1, Relaxed);
-                self.session(conn, &mut encoder, &mut buf).await
-            };
-            let outcome = tokio::select! {
-                r = attempt => r,
-                () = finished.cancelled() => return,
+                }),
+                Ok(conn) => {
+                    let tls = conn.tls.as_deref().unwrap_or("plaintext");
+                    info!(host = %host.name, addr = %conn.addr, tls, "connected to logstash");
+                    self.shared.stats.connections_total.fetch_add(1, Relaxed);
+                    // The session watches `finished` itself, so that it can close cleanly.
+                    self.session(conn, &mut encoder, &mut buf).await
+                }
             };
             match outcome {
                 Ok(End::Finished) => return,
@@ -227,7 +228,11 @@ impl Worker {
             }
         };
         let error = match result {
-            Ok(end) => return Ok(end),
+            Ok(end) => {
+                // A clean close (TLS close_notify, then FIN) so the server logs no error.
+                let _ = timeout(settings.timeout, wr.shutdown()).await;
+                return Ok(end);
+            }
             Err(error) => error,
         };
         let unacked: usize = inflight.iter().map(|b| b.events.len() - b.acked).sum();
