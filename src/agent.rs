@@ -99,13 +99,21 @@ pub async fn run(
             },
         }
     };
+    tokio::pin!(drained);
     let complete = if stopped {
-        tokio::time::timeout(SHUTDOWN_TIMEOUT, drained)
+        tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut drained)
             .await
             .is_ok()
     } else {
-        drained.await;
-        true
+        // Inputs are done but acks may still be outstanding (Logstash down): a signal
+        // must still end the wait, after the same grace period.
+        tokio::select! {
+            () = &mut drained => true,
+            () = &mut shutdown => {
+                info!("shutting down: waiting for outstanding acks");
+                tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut drained).await.is_ok()
+            }
+        }
     };
     metrics.abort();
     let acked = output_stats.acked();

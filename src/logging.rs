@@ -1,6 +1,8 @@
 //! Log setup for the binary: `tracing` to stderr, level from `logging.level` unless
 //! `RUST_LOG` says otherwise.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// `level` is a Beats level name (error, warning, info, debug). Safe to call twice.
@@ -14,6 +16,7 @@ pub fn init(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -67,13 +67,33 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let result = runtime.block_on(dispatch(cli.command));
+    // A blocking read of stdin cannot be interrupted: do not wait for it on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("lumberwatch: {e:#}");
+            eprintln!("lumberwatch: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: many errors already quote
+/// their cause in their own message.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
@@ -92,7 +112,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Test {
             what: TestWhat::Config { config },
         } => {
-            config::load(&config)?;
+            let config = config::load(&config)?;
+            // Like Filebeat, load what the config points at: certificates and keys.
+            if let OutputConfig::Logstash(ls) = &config.output
+                && let Some(ssl) = &ls.ssl
+            {
+                lumberwatch::tls::client_config(ssl).context("output.logstash.ssl")?;
+            }
             println!("Config OK");
             Ok(ExitCode::SUCCESS)
         }

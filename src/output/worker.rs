@@ -116,7 +116,11 @@ impl Worker {
                     self.window.on_error();
                     self.next_host = (self.next_host + 1) % self.hosts.len();
                     let delay = self.backoff.next_delay(rand::random::<f64>());
-                    warn!(host = %host.name, %error, unacked, retry_in = ?delay, "logstash connection failed, will re-send unacked events");
+                    if unacked > 0 {
+                        warn!(host = %host.name, %error, unacked, retry_in = ?delay, "logstash connection failed, re-sending unacked events");
+                    } else {
+                        warn!(host = %host.name, %error, retry_in = ?delay, "logstash connection failed");
+                    }
                     tokio::select! {
                         () = sleep(delay) => {}
                         () = finished.cancelled() => return,

@@ -238,7 +238,7 @@ fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, ProtoError> {
         let consumed = z.total_in() as usize;
         let before = out.len();
         let status = z
-            .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Finish)
+            .decompress_vec(&data[consumed..], &mut out, FlushDecompress::None)
             .map_err(|e| ProtoError::Inflate(e.to_string()))?;
         if out.len() > limit {
             return Err(ProtoError::InflatedTooLarge { limit });
