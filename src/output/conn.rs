@@ -38,11 +38,11 @@ pub enum ConnectError {
     },
     #[error("connect to {host}: no address answered within {timeout:?}")]
     Timeout { host: String, timeout: Duration },
-    #[error("tls handshake with {host} ({addr}): {source}")]
+    #[error("tls handshake with {host} ({addr}): {reason}")]
     Tls {
         host: String,
         addr: SocketAddr,
-        source: io::Error,
+        reason: String,
     },
     #[error("tls handshake with {host} ({addr}) did not complete within {timeout:?}")]
     TlsTimeout {
@@ -135,7 +135,7 @@ pub async fn connect(
             crate::tls::server_name(&host.hostname).map_err(|e| ConnectError::Tls {
                 host: host.name.clone(),
                 addr,
-                source: io::Error::other(e),
+                reason: e.to_string(),
             })?;
         let connector = TlsConnector::from(config.clone());
         return match timeout(limit, connector.connect(server_name, tcp)).await {
@@ -147,10 +147,10 @@ pub async fn connect(
                     tls,
                 })
             }
-            Ok(Err(source)) => Err(ConnectError::Tls {
+            Ok(Err(e)) => Err(ConnectError::Tls {
                 host: host.name.clone(),
                 addr,
-                source,
+                reason: crate::tls::explain(&e),
             }),
             Err(_) => Err(ConnectError::TlsTimeout {
                 host: host.name.clone(),

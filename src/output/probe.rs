@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::conn::{Host, connect};
+use super::conn::{ConnectError, Host, connect};
 use crate::config::{LogstashConfig, VerificationMode};
 use crate::proto::{Decoder, Frame, Limits, encode_window};
 
@@ -46,6 +46,12 @@ async fn probe(
     };
     let conn = match connect(&host, tls.as_ref(), cfg.timeout).await {
         Ok(c) => c,
+        Err(ConnectError::Tls { addr, reason, .. }) => {
+            writeln!(out, "    address: {addr}")?;
+            writeln!(out, "    dial up... OK")?;
+            writeln!(out, "  TLS...")?;
+            return fail(out, "    handshake", reason);
+        }
         Err(e) => return fail(out, "    dial up", e),
     };
     writeln!(out, "    address: {}", conn.addr)?;
@@ -99,7 +105,13 @@ async fn probe(
             "  talk to server",
             format!("unexpected answer {other:?}"),
         ),
-        Ok(Err(e)) => fail(out, "  talk to server", format!("{e:#}")),
+        Ok(Err(e)) => {
+            let reason = match e.downcast_ref::<std::io::Error>() {
+                Some(io) => crate::tls::explain(io),
+                None => format!("{e:#}"),
+            };
+            fail(out, "  talk to server", reason)
+        }
         Err(_) => fail(
             out,
             "  talk to server",

@@ -31,7 +31,7 @@ pub enum SessionError {
     WriteTimeout(Duration),
     #[error("connection closed by the server")]
     Closed,
-    #[error("{0}")]
+    #[error("{}", crate::tls::explain(.0))]
     Io(#[from] std::io::Error),
 }
 

@@ -7,6 +7,7 @@
 //! builds configs; it never opens a socket and never falls back to plaintext.
 
 mod client;
+mod explain;
 mod pem;
 mod server;
 mod verify;
@@ -24,6 +25,7 @@ use rustls_pki_types::ServerName;
 use crate::config::TlsVersion;
 
 pub use client::client_config;
+pub use explain::explain;
 pub use server::{ClientAuth, ServerTls, server_config};
 pub use verify::Fingerprint;
 
