@@ -9,6 +9,7 @@
 mod backoff;
 mod conn;
 mod console;
+mod encode;
 mod probe;
 mod source;
 mod window;

@@ -12,9 +12,10 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tracing::{info, warn};
 
 use super::conn::{Connected, Host, Stream, connect};
+use super::encode::{Encoders, Pending};
 use super::{Backoff, Shared, Window};
 use crate::event::Event;
-use crate::proto::{BatchEncoder, Decoder, Frame, Limits};
+use crate::proto::{Decoder, Frame, Limits};
 
 /// Why a session with a host ended.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,8 @@ pub enum SessionError {
     AckTimeout(Duration),
     #[error("write did not complete within {0:?}")]
     WriteTimeout(Duration),
+    #[error("encoding a batch failed: {0}")]
+    Encode(String),
     #[error("connection closed by the server")]
     Closed,
     #[error("{}", crate::tls::explain(.0))]
@@ -59,8 +62,8 @@ pub struct Worker {
 impl Worker {
     pub async fn run(mut self) {
         let finished = self.shared.source.finished().clone();
-        let mut encoder = BatchEncoder::new(self.shared.settings.compression_level);
-        let mut buf = Vec::new();
+        let settings = &self.shared.settings;
+        let mut encoders = Encoders::new(settings.compression_level, settings.escape_html);
         loop {
             let host = self.hosts[self.next_host].clone();
             let connecting = connect(
@@ -82,7 +85,7 @@ impl Worker {
                     info!(host = %host.name, addr = %conn.addr, tls, "connected to logstash");
                     self.shared.stats.connections_total.fetch_add(1, Relaxed);
                     // The session watches `finished` itself, so that it can close cleanly.
-                    self.session(conn, &mut encoder, &mut buf).await
+                    self.session(conn, &mut encoders).await
                 }
             };
             match outcome {
@@ -130,15 +133,12 @@ impl Worker {
         }
     }
 
-    async fn session(
-        &mut self,
-        conn: Connected,
-        encoder: &mut BatchEncoder,
-        buf: &mut Vec<u8>,
-    ) -> Result<End, Failure> {
+    async fn session(&mut self, conn: Connected, encoders: &mut Encoders) -> Result<End, Failure> {
         let settings = self.shared.settings.clone();
         let (mut rd, mut wr) = tokio::io::split(conn.stream);
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        // Taken from the queue, being encoded; written in order once ready.
+        let mut encoding: VecDeque<Pending> = VecDeque::new();
         let mut rbuf = BytesMut::with_capacity(256);
         // A server sends only 6-byte acks; anything bigger is not a Logstash.
         let mut decoder = Decoder::new(Limits {
@@ -156,34 +156,38 @@ impl Worker {
 
         let result: Result<End, SessionError> = loop {
             let ttl_due = ttl_at.is_some_and(|at| Instant::now() >= at);
-            if inflight.is_empty() && (queue_done || ttl_due) {
+            if inflight.is_empty() && encoding.is_empty() && (queue_done || ttl_due) {
                 break Ok(if ttl_due && !queue_done {
                     End::Ttl
                 } else {
                     End::Finished
                 });
             }
-            let can_send = inflight.len() < depth && !queue_done && !ttl_due;
+            let can_take = inflight.len() + encoding.len() < depth && !queue_done && !ttl_due;
             tokio::select! {
-                () = finished.cancelled(), if inflight.is_empty() => break Ok(End::Finished),
-                batch = self.shared.source.next_batch(self.window.size()), if can_send => {
-                    let Some(events) = batch else {
-                        queue_done = true;
-                        continue;
-                    };
-                    buf.clear();
-                    if settings.escape_html {
-                        let escaped: Vec<_> = events.iter().map(|e| escape_html(&e.json)).collect();
-                        encoder.encode(buf, escaped.iter().map(|e| &e[..]));
-                    } else {
-                        encoder.encode(buf, events.iter().map(|e| &e.json[..]));
+                () = finished.cancelled(), if inflight.is_empty() && encoding.is_empty() => break Ok(End::Finished),
+                batch = self.shared.source.next_batch(self.window.size()), if can_take => {
+                    match batch {
+                        Some(events) => encoding.push_back(encoders.start(events)),
+                        None => queue_done = true,
                     }
+                }
+                ready = async { encoding.front_mut().expect("branch enabled only when non-empty").ready().await }, if !encoding.is_empty() => {
+                    if let Err(e) = ready {
+                        break Err(SessionError::Encode(e.to_string()));
+                    }
+                    let Some((events, Some(frames))) = encoding.pop_front().map(Pending::into_parts) else {
+                        unreachable!("the front batch was just made ready");
+                    };
                     if inflight.is_empty() {
                         deadline = Instant::now() + settings.timeout;
                     }
                     let n = events.len() as u64;
                     inflight.push_back(InFlight { events, acked: 0 });
-                    match timeout(settings.timeout, wr.write_all(buf)).await {
+                    let written = timeout(settings.timeout, wr.write_all(&frames.bytes)).await;
+                    let bytes = frames.bytes.len() as u64;
+                    encoders.recycle(frames);
+                    match written {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break Err(e.into()),
                         Err(_) => break Err(SessionError::WriteTimeout(settings.timeout)),
@@ -191,7 +195,7 @@ impl Worker {
                     let stats = &self.shared.stats;
                     stats.events_sent_total.fetch_add(n, Relaxed);
                     stats.batches_sent_total.fetch_add(1, Relaxed);
-                    stats.bytes_sent_total.fetch_add(buf.len() as u64, Relaxed);
+                    stats.bytes_sent_total.fetch_add(bytes, Relaxed);
                 }
                 frame = next_frame(&mut rd, &mut rbuf, &mut decoder) => {
                     // No `?` in this loop: every error must reach the give-back below.
@@ -239,7 +243,13 @@ impl Worker {
             }
             Err(error) => error,
         };
-        let unacked: usize = inflight.iter().map(|b| b.events.len() - b.acked).sum();
+        // Everything not acked goes back, in order: what was sent, then what was encoding.
+        let mut unsent: Vec<Vec<Event>> = inflight
+            .into_iter()
+            .map(|mut b| b.events.split_off(b.acked))
+            .collect();
+        unsent.extend(encoding.into_iter().map(|p| p.into_parts().0));
+        let unacked: usize = unsent.iter().map(Vec::len).sum();
         // A connection refused at once (say a client certificate rejected on the first
         // read under TLS 1.3) is a failure that needs backoff, not an idle close.
         let idle_close = unacked == 0
@@ -250,11 +260,7 @@ impl Worker {
                 .stats
                 .events_resent_total
                 .fetch_add(unacked as u64, Relaxed);
-            self.shared.source.give_back(
-                inflight
-                    .into_iter()
-                    .map(|mut b| b.events.split_off(b.acked)),
-            );
+            self.shared.source.give_back(unsent.into_iter());
         }
         Err(Failure {
             error: error.to_string(),
@@ -285,40 +291,5 @@ async fn next_frame(
         if rd.read_buf(buf).await? == 0 {
             return Err(SessionError::Closed);
         }
-    }
-}
-
-/// `escape_html: true`: `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`, as Go's
-/// encoding/json does for Filebeat. In JSON these bytes can only occur inside strings, so
-/// replacing them byte by byte is exact.
-fn escape_html(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !json.iter().any(|b| matches!(b, b'<' | b'>' | b'&')) {
-        return std::borrow::Cow::Borrowed(json);
-    }
-    let mut out = Vec::with_capacity(json.len() + 16);
-    for &b in json {
-        match b {
-            b'<' => out.extend_from_slice(b"\\u003c"),
-            b'>' => out.extend_from_slice(b"\\u003e"),
-            b'&' => out.extend_from_slice(b"\\u0026"),
-            _ => out.push(b),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_html;
-
-    #[test]
-    fn escape_html_keeps_the_json_value_and_hides_markup() {
-        let json = br#"{"message":"<a href=\"x\">&amp;</a>","n":1}"#;
-        let escaped = escape_html(json);
-        assert!(!escaped.iter().any(|b| matches!(b, b'<' | b'>' | b'&')));
-        let a: serde_json::Value = serde_json::from_slice(json).unwrap();
-        let b: serde_json::Value = serde_json::from_slice(&escaped).unwrap();
-        assert_eq!(a, b);
-        assert!(matches!(escape_html(b"{}"), std::borrow::Cow::Borrowed(_)));
     }
 }

@@ -1,0 +1,176 @@
+//! Turning batches into frames off the async threads. A compressed batch is encoded on
+//! the blocking pool, so while one batch is being compressed the previous one can be
+//! written and, with pipelining, another compressed on the other core. Plain (level 0)
+//! batches are only copied, which is cheaper than a thread hop: they are encoded inline.
+
+use std::borrow::Cow;
+
+use tokio::task::{JoinError, JoinHandle};
+
+use crate::event::Event;
+use crate::proto::BatchEncoder;
+
+/// A batch's frames and the encoder that made them, to be reused.
+pub struct Frames {
+    pub bytes: Vec<u8>,
+    encoder: BatchEncoder,
+}
+
+/// A batch on its way to the wire. The session keeps the events themselves, so an
+/// encoding that fails can never lose them.
+pub struct Pending {
+    pub events: Vec<Event>,
+    work: Work,
+}
+
+enum Work {
+    Ready(Frames),
+    Running(JoinHandle<Frames>),
+}
+
+impl Pending {
+    /// Waits until the frames are ready. Cancel-safe: the work stays in `self`.
+    pub async fn ready(&mut self) -> Result<(), JoinError> {
+        if let Work::Running(handle) = &mut self.work {
+            let frames = handle.await?;
+            self.work = Work::Ready(frames);
+        }
+        Ok(())
+    }
+
+    /// The events and, once [`Pending::ready`] returned, their frames.
+    pub fn into_parts(self) -> (Vec<Event>, Option<Frames>) {
+        match self.work {
+            Work::Ready(frames) => (self.events, Some(frames)),
+            Work::Running(handle) => {
+                handle.abort();
+                (self.events, None)
+            }
+        }
+    }
+}
+
+/// Encoders and buffers of one worker, reused from batch to batch.
+pub struct Encoders {
+    level: u32,
+    escape_html: bool,
+    pool: Vec<Frames>,
+}
+
+impl Encoders {
+    pub fn new(level: u32, escape_html: bool) -> Self {
+        Encoders {
+            level,
+            escape_html,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Starts encoding `events` as one batch (`W` + frames).
+    pub fn start(&mut self, events: Vec<Event>) -> Pending {
+        let mut frames = self.pool.pop().unwrap_or_else(|| Frames {
+            bytes: Vec::new(),
+            encoder: BatchEncoder::new(self.level),
+        });
+        let escape = self.escape_html;
+        if self.level == 0 {
+            encode(&mut frames, &events, escape);
+            return Pending {
+                events,
+                work: Work::Ready(frames),
+            };
+        }
+        // Cheap clones (reference counts): the session keeps the originals.
+        let copies = events.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            encode(&mut frames, &copies, escape);
+            frames
+        });
+        Pending {
+            events,
+            work: Work::Running(handle),
+        }
+    }
+
+    /// Returns frames that were written, for their buffer and encoder to be reused.
+    pub fn recycle(&mut self, frames: Frames) {
+        self.pool.push(frames);
+    }
+}
+
+fn encode(frames: &mut Frames, events: &[Event], escape: bool) {
+    frames.bytes.clear();
+    if escape {
+        let escaped: Vec<_> = events.iter().map(|e| escape_html(&e.json)).collect();
+        frames
+            .encoder
+            .encode(&mut frames.bytes, escaped.iter().map(|e| &e[..]));
+    } else {
+        frames
+            .encoder
+            .encode(&mut frames.bytes, events.iter().map(|e| &e.json[..]));
+    }
+}
+
+/// `escape_html: true`: `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`, as Go's
+/// encoding/json does for Filebeat. In JSON these bytes can only occur inside strings, so
+/// replacing them byte by byte is exact.
+fn escape_html(json: &[u8]) -> Cow<'_, [u8]> {
+    if !json.iter().any(|b| matches!(b, b'<' | b'>' | b'&')) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len() + 16);
+    for &b in json {
+        match b {
+            b'<' => out.extend_from_slice(b"\\u003c"),
+            b'>' => out.extend_from_slice(b"\\u003e"),
+            b'&' => out.extend_from_slice(b"\\u0026"),
+            _ => out.push(b),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Decoder, Frame, Limits};
+
+    #[test]
+    fn escape_html_keeps_the_json_value_and_hides_markup() {
+        let json = br#"{"message":"<a href=\"x\">&amp;</a>","n":1}"#;
+        let escaped = escape_html(json);
+        assert!(!escaped.iter().any(|b| matches!(b, b'<' | b'>' | b'&')));
+        let a: serde_json::Value = serde_json::from_slice(json).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&escaped).unwrap();
+        assert_eq!(a, b);
+        assert!(matches!(escape_html(b"{}"), Cow::Borrowed(_)));
+    }
+
+    #[tokio::test]
+    async fn compressed_batches_are_encoded_off_thread_and_encoders_reused() {
+        let mut encoders = Encoders::new(3, false);
+        for round in 0..3 {
+            let events: Vec<Event> = (0..100)
+                .map(|i| Event::from_json(format!("{{\"n\":{i}}}")))
+                .collect();
+            let mut pending = encoders.start(events.clone());
+            pending.ready().await.unwrap();
+            let (kept, frames) = pending.into_parts();
+            assert_eq!(kept, events);
+            let frames = frames.expect("ready");
+            let mut buf = bytes::BytesMut::from(&frames.bytes[..]);
+            let mut decoder = Decoder::new(Limits::default());
+            let mut n = 0;
+            while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                if let Frame::Json { payload, .. } = frame {
+                    assert_eq!(payload, events[n].json);
+                    n += 1;
+                }
+            }
+            assert_eq!(n, 100, "round {round}");
+            encoders.recycle(frames);
+            assert_eq!(encoders.pool.len(), 1);
+        }
+    }
+}
