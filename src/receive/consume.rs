@@ -73,6 +73,10 @@ pub struct ReceiveOptions {
     /// first event to the N-th (for timing a shipper from the receiving side).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub exit_after: Option<u64>,
+    /// Hand events over without parsing them as JSON (Logstash always parses): for
+    /// measuring a shipper without the receiver's parsing cost in the way.
+    #[arg(long)]
+    pub no_json_check: bool,
 }
 
 impl ReceiveOptions {
@@ -92,6 +96,7 @@ impl ReceiveOptions {
             idle_timeout_secs: 60,
             max_frame_bytes: None,
             exit_after: None,
+            no_json_check: false,
         }
     }
 
@@ -139,6 +144,7 @@ impl ReceiveOptions {
                 drop_after_events: self.drop_after,
                 partial_ack_percent: self.partial_ack,
             },
+            validate_json: !self.no_json_check,
             ..ReceiverConfig::default()
         })
     }
@@ -147,7 +153,7 @@ impl ReceiveOptions {
 /// Runs `lumberwatch receive` until Ctrl-C, SIGTERM or `--exit-after`, then prints the
 /// totals.
 pub async fn serve(opts: ReceiveOptions) -> anyhow::Result<()> {
-    serve_until(opts, shutdown_signal()).await
+    serve_until(opts, crate::signal::shutdown()).await
 }
 
 /// [`serve`], stopping when `shutdown` completes instead of on a signal (or when
@@ -222,27 +228,6 @@ pub async fn serve_until(
         eprintln!("{}", first_to_last_line(n, elapsed));
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %err, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
 
 /// Drains the pipeline on a blocking thread; flushes whenever it has caught up. With
