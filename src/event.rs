@@ -11,11 +11,25 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub json: Bytes,
+    /// Where the event was read from, for inputs that can resume (files): when the
+    /// event is acked, this range of the source counts as shipped.
+    pub origin: Option<Origin>,
+}
+
+/// A byte range of a resumable source (a file), identified by the input's own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub source: u64,
+    pub start: u64,
+    pub end: u64,
 }
 
 impl Event {
     pub fn from_json(json: impl Into<Bytes>) -> Self {
-        Event { json: json.into() }
+        Event {
+            json: json.into(),
+            origin: None,
+        }
     }
 }
 
@@ -139,6 +153,7 @@ impl EventTemplate {
         buf.put_u8(b'}');
         Event {
             json: buf.split().freeze(),
+            origin: None,
         }
     }
 }

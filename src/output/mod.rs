@@ -86,18 +86,30 @@ struct Settings {
     escape_html: bool,
 }
 
+/// Told about every event an ack covered, so that resumable inputs can record what is
+/// shipped. Called from the output's tasks: must be quick and must not block.
+pub trait AckSink: Send + Sync {
+    fn acked(&self, events: &[Event]);
+}
+
 /// What every worker of one output shares.
 struct Shared {
     source: BatchSource,
     stats: Arc<OutputStats>,
     settings: Settings,
     tls: Option<Arc<rustls::ClientConfig>>,
+    acks: Option<Arc<dyn AckSink>>,
 }
 
 impl Shared {
-    fn acked(&self, n: usize) {
-        self.stats.events_acked_total.fetch_add(n as u64, Relaxed);
-        self.source.acked(n);
+    fn acked(&self, events: &[Event]) {
+        if let Some(acks) = &self.acks {
+            acks.acked(events);
+        }
+        self.stats
+            .events_acked_total
+            .fetch_add(events.len() as u64, Relaxed);
+        self.source.acked(events.len());
     }
 }
 
@@ -123,6 +135,15 @@ impl LogstashOutput {
     /// Starts the workers: `worker` connections per host with `loadbalance`, else
     /// `worker` connections that each fail over across all hosts starting at a random one.
     pub fn start(cfg: &LogstashConfig, queue: mpsc::Receiver<Event>) -> Result<Self, OutputError> {
+        Self::start_with_acks(cfg, queue, None)
+    }
+
+    /// [`LogstashOutput::start`], telling `acks` about every acked event.
+    pub fn start_with_acks(
+        cfg: &LogstashConfig,
+        queue: mpsc::Receiver<Event>,
+        acks: Option<Arc<dyn AckSink>>,
+    ) -> Result<Self, OutputError> {
         let hosts = cfg
             .hosts
             .iter()
@@ -157,6 +178,7 @@ impl LogstashOutput {
                 escape_html: cfg.escape_html,
             },
             tls,
+            acks,
         });
         let worker = |hosts: Vec<Host>, next_host: usize| Worker {
             shared: shared.clone(),

@@ -220,9 +220,9 @@ impl Worker {
                     // An ack below what is already acked is stale: it acknowledges nothing new.
                     let progress = seq_n.saturating_sub(oldest.acked);
                     if progress > 0 {
+                        self.shared.acked(&oldest.events[oldest.acked..seq_n]);
                         oldest.acked = seq_n;
                         acked_any = true;
-                        self.shared.acked(progress);
                         self.backoff.reset();
                     }
                     if seq_n == oldest.events.len() {

@@ -275,3 +275,47 @@ async fn idle_close_by_logstash_reconnects_quietly_when_events_come() {
         .await
         .unwrap();
 }
+
+/// Resumable inputs learn what was shipped from the acks: every event exactly once,
+/// in order, even when acks are partial and connections reset.
+#[tokio::test]
+async fn ack_sink_hears_of_every_event_once_in_order_through_partial_acks() {
+    struct Collect(std::sync::Mutex<Vec<u64>>);
+    impl lumberwatch::output::AckSink for Collect {
+        fn acked(&self, events: &[lumberwatch::event::Event]) {
+            self.0
+                .lock()
+                .unwrap()
+                .extend(events.iter().map(|e| number_of(&e.json)));
+        }
+    }
+    let mut r = receiver(
+        None,
+        Faults {
+            partial_ack_percent: Some(30),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut cfg = logstash(&[r.handle.local_addr().to_string()]);
+    cfg.bulk_max_size = 50;
+    cfg.pipelining = 0;
+    let sink = std::sync::Arc::new(Collect(Default::default()));
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let output =
+        lumberwatch::output::LogstashOutput::start_with_acks(&cfg, rx, Some(sink.clone())).unwrap();
+    for n in 1..=500 {
+        tx.send(numbered(n)).await.unwrap();
+    }
+    drop(tx);
+    let (_, got) = tokio::join!(
+        async {
+            tokio::time::timeout(Duration::from_secs(60), output.finished())
+                .await
+                .unwrap()
+        },
+        collect(&mut r.batches, 500)
+    );
+    assert_exactly_once(&got, 500);
+    assert_eq!(*sink.0.lock().unwrap(), (1..=500).collect::<Vec<_>>());
+}
