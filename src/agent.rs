@@ -11,10 +11,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::config::{Config, OutputConfig};
+use crate::config::{Config, InputKind, OutputConfig};
 use crate::event::{AgentInfo, Event};
 use crate::input::Outlet;
-use crate::output::{LogstashOutput, OutputStats, run_console};
+use crate::output::{AckSink, LogstashOutput, OutputStats, run_console};
+use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
 
 /// How long a shutdown waits for the output to get outstanding events acked.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,9 +39,28 @@ pub async fn run(
     let agent = AgentInfo::new(&config.metadata_beat, config.name.as_deref());
     let (tx, rx) = mpsc::channel::<Event>(config.queue_mem_events.max(1));
     let stats = Arc::new(OutputStats::default());
+    // Only file inputs resume, so only they need (and create) the registry.
+    let registry = if config
+        .inputs
+        .iter()
+        .any(|i| matches!(i.kind, InputKind::Filestream(_)))
+    {
+        let registry = Registry::open(&config.path_data, DEFAULT_CLEAN_REMOVED_AFTER)?;
+        if matches!(config.output, OutputConfig::Console { .. }) {
+            warn!(
+                "output.console does not acknowledge events: file offsets are not recorded, a restart reads the files again"
+            );
+        }
+        Some(registry)
+    } else {
+        None
+    };
+    let flusher = registry.clone().map(|r| tokio::spawn(r.run_flusher()));
     let output = match &config.output {
         OutputConfig::Logstash(ls) => {
-            let output = LogstashOutput::start(ls, rx).context("starting output.logstash")?;
+            let acks = registry.clone().map(|r| r as Arc<dyn AckSink>);
+            let output = LogstashOutput::start_with_acks(ls, rx, acks)
+                .context("starting output.logstash")?;
             on_stats(output.stats());
             Output::Logstash(output)
         }
@@ -59,8 +79,8 @@ pub async fn run(
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
         let outlet = Outlet::new(tx.clone(), queued.clone());
-        let (input, agent) = (input.clone(), agent.clone());
-        inputs.spawn(async move { crate::input::run(&input, &agent, outlet).await });
+        let (input, agent, registry) = (input.clone(), agent.clone(), registry.clone());
+        inputs.spawn(async move { crate::input::run(&input, &agent, outlet, registry).await });
     }
     drop(tx);
     let metrics = tokio::spawn(log_metrics(
@@ -116,6 +136,18 @@ pub async fn run(
         }
     };
     metrics.abort();
+    if let Some(flusher) = flusher {
+        flusher.abort();
+    }
+    if let Some(registry) = &registry {
+        // What the output got acked before the end is recorded, even on a timeout.
+        let writer = registry.clone();
+        match tokio::task::spawn_blocking(move || writer.flush()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "registry not written at shutdown"),
+            Err(e) => warn!(error = %e, "registry writer task failed"),
+        }
+    }
     let acked = output_stats.acked();
     let queued = queued.load(Relaxed);
     if !complete {

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod output;
 pub mod proto;
 pub mod receive;
+pub mod registry;
 pub mod signal;
 pub mod testbed;
 pub mod tls;

@@ -4,10 +4,11 @@
 //! of it, so the disabled `filestream` example in a stock `filebeat.yml` loads fine.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
 use super::yaml::{Node, Value};
-use super::{ConfigError, InputCommon, InputConfig, InputKind, Problem};
+use super::{ConfigError, FilestreamConfig, InputCommon, InputConfig, InputKind, Problem};
 
 const STDIN: Schema = Schema {
     keys: &[
@@ -56,10 +57,129 @@ const GENERATOR: Schema = Schema {
     ],
 };
 
+const FILESTREAM: Schema = Schema {
+    keys: &[
+        "type",
+        "id",
+        "enabled",
+        "tags",
+        "fields",
+        "fields_under_root",
+        "paths",
+        "prospector",
+        "exclude_files",
+        "include_lines",
+        "exclude_lines",
+        "close",
+        "ignore_older",
+        "harvester_limit",
+        "message_max_bytes",
+    ],
+    not_supported: &[],
+    not_yet: FILESTREAM_NOT_YET,
+};
+
+const FILESTREAM_NOT_YET: &[&str] = &[
+    "processors",
+    "pipeline",
+    "keep_null",
+    "index",
+    "publisher_pipeline",
+    "encoding",
+    "parsers",
+    "file_identity",
+    "clean_inactive",
+    "clean_removed",
+    "backoff",
+    "rotation",
+    "take_over",
+    "ignore_inactive",
+    "delete",
+    "compression",
+    "buffer_size",
+    "allow_deprecated_id_duplication",
+];
+
+/// The `log` input: Filebeat's older names for the same settings are accepted too.
+const LOG: Schema = Schema {
+    keys: &[
+        "type",
+        "id",
+        "enabled",
+        "tags",
+        "fields",
+        "fields_under_root",
+        "paths",
+        "prospector",
+        "exclude_files",
+        "include_lines",
+        "exclude_lines",
+        "close",
+        "ignore_older",
+        "harvester_limit",
+        "message_max_bytes",
+        "scan_frequency",
+        "close_inactive",
+        "max_bytes",
+    ],
+    not_supported: &[],
+    not_yet: &[
+        "processors",
+        "pipeline",
+        "keep_null",
+        "index",
+        "publisher_pipeline",
+        "encoding",
+        "multiline",
+        "json",
+        "recursive_glob",
+        "symlinks",
+        "close_renamed",
+        "close_removed",
+        "close_eof",
+        "close_timeout",
+        "clean_inactive",
+        "clean_removed",
+        "tail_files",
+        "backoff",
+        "max_backoff",
+        "backoff_factor",
+    ],
+};
+
+const PROSPECTOR: Schema = Schema {
+    keys: &["scanner"],
+    not_supported: &[],
+    not_yet: &[],
+};
+
+const SCANNER: Schema = Schema {
+    keys: &["check_interval"],
+    not_supported: &[],
+    not_yet: &[
+        "exclude_files",
+        "include_files",
+        "symlinks",
+        "recursive_glob",
+        "resend_on_touch",
+        "fingerprint",
+    ],
+};
+
+const CLOSE: Schema = Schema {
+    keys: &["on_state_change"],
+    not_supported: &[],
+    not_yet: &["reader"],
+};
+
+const ON_STATE_CHANGE: Schema = Schema {
+    keys: &["inactive"],
+    not_supported: &[],
+    not_yet: &["renamed", "removed", "check_interval"],
+};
+
 /// Filebeat input types (and lumberwatch's planned ones) that we do not have yet.
 const NOT_YET: &[&str] = &[
-    "log",
-    "filestream",
     "container",
     "docker",
     "syslog",
@@ -191,7 +311,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         _ => None,
     };
     let Some(type_entry) = type_entry else {
-        let msg = "required; set type: stdin or type: generator";
+        let msg = "required; set type: filestream, stdin or generator";
         return Err(section.error(
             Some(item.line),
             &format!("{key}.type"),
@@ -204,6 +324,8 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
     let schema = match kind.as_str() {
         "stdin" => &STDIN,
         "generator" => &GENERATOR,
+        "filestream" => &FILESTREAM,
+        "log" => &LOG,
         other if NOT_YET.contains(&other) => {
             let problem = Problem::InputTypeNotSupportedYet(other.to_string());
             return Err(section.error(type_line, &type_key, problem));
@@ -227,6 +349,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
                 .u64_min("rate_per_sec", 0, "a non-negative integer (0 = unlimited)")?
                 .unwrap_or(0),
         },
+        "filestream" | "log" => InputKind::Filestream(filestream(&s, &kind)?),
         _ => InputKind::Stdin,
     };
     let common = InputCommon {
@@ -242,4 +365,94 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         fields_under_root: s.bool("fields_under_root")?.unwrap_or(false),
     };
     Ok(InputConfig { kind, common })
+}
+
+fn filestream(s: &Section<'_>, kind: &str) -> Result<FilestreamConfig, ConfigError> {
+    let mut cfg = FilestreamConfig::new(Vec::new());
+    cfg.input_type = kind.to_string();
+    let paths = s.strings("paths")?.unwrap_or_default();
+    if paths.iter().all(|p| p.text.is_empty()) {
+        let msg = "required; list the files to read, e.g. paths: [/var/log/*.log]";
+        return Err(s.error(
+            s.line_of("paths").or(s.line()),
+            "paths",
+            Problem::Invalid(msg.into()),
+        ));
+    }
+    for p in &paths {
+        if let Err(e) = glob::Pattern::new(&p.text) {
+            let msg = format!("invalid glob {:?}: {}", p.text, e.msg);
+            return Err(s.error(Some(p.line), "paths", Problem::Invalid(msg)));
+        }
+    }
+    cfg.paths = paths.into_iter().map(|p| p.text).collect();
+    cfg.exclude_files = regexes(s, "exclude_files")?;
+    cfg.include_lines = regexes(s, "include_lines")?;
+    cfg.exclude_lines = regexes(s, "exclude_lines")?;
+
+    let scanner = s
+        .child("prospector", &PROSPECTOR)?
+        .child("scanner", &SCANNER)?;
+    let inactive = s
+        .child("close", &CLOSE)?
+        .child("on_state_change", &ON_STATE_CHANGE)?;
+    let positive = |section: &Section<'_>, key: &str| -> Result<Option<Duration>, ConfigError> {
+        match section.duration(key)? {
+            Some(d) if d.is_zero() => Err(section.error(
+                section.line_of(key),
+                key,
+                Problem::Invalid("must be longer than 0s".into()),
+            )),
+            d => Ok(d),
+        }
+    };
+    if let Some(d) = positive(&scanner, "check_interval")? {
+        cfg.check_interval = d;
+    }
+    if let Some(d) = positive(&inactive, "inactive")? {
+        cfg.close_inactive = d;
+    }
+    if kind == "log" {
+        if let Some(d) = positive(s, "scan_frequency")? {
+            cfg.check_interval = d;
+        }
+        if let Some(d) = positive(s, "close_inactive")? {
+            cfg.close_inactive = d;
+        }
+        if let Some(n) = s.usize_min("max_bytes", 1, "a positive number of bytes")? {
+            cfg.message_max_bytes = n;
+        }
+    }
+    // Filebeat's 0 means "not set".
+    cfg.ignore_older = s.duration("ignore_older")?.filter(|d| !d.is_zero());
+    cfg.harvester_limit = s
+        .usize_min(
+            "harvester_limit",
+            0,
+            "a non-negative integer (0 = unlimited)",
+        )?
+        .unwrap_or(0);
+    if let Some(n) = s.usize_min("message_max_bytes", 1, "a positive number of bytes")? {
+        cfg.message_max_bytes = n;
+    }
+    Ok(cfg)
+}
+
+/// A list of regular expressions, each checked here so a bad one fails at load.
+fn regexes(s: &Section<'_>, key: &str) -> Result<Vec<String>, ConfigError> {
+    let items = s.strings(key)?.unwrap_or_default();
+    for item in &items {
+        if let Err(e) = regex::Regex::new(&item.text) {
+            let first = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let msg = format!("invalid regular expression {:?}: {first}", item.text);
+            return Err(s.error(Some(item.line), key, Problem::Invalid(msg)));
+        }
+    }
+    Ok(items.into_iter().map(|i| i.text).collect())
 }

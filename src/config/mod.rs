@@ -121,9 +121,9 @@ pub enum Problem {
     /// A Filebeat setting lumberwatch does not implement yet.
     #[error("not supported yet")]
     NotSupportedYet,
-    #[error("input type {0} is not supported yet (supported: stdin, generator)")]
+    #[error("input type {0} is not supported yet (supported: filestream, log, stdin, generator)")]
     InputTypeNotSupportedYet(String),
-    #[error("unknown input type {0:?} (supported: stdin, generator)")]
+    #[error("unknown input type {0:?} (supported: filestream, log, stdin, generator)")]
     UnknownInputType(String),
     #[error("only output.logstash and output.console are supported")]
     OutputNotSupported,

@@ -81,6 +81,51 @@ pub enum InputKind {
         message: Option<String>,
         rate_per_sec: u64,
     },
+    /// `type: filestream` (or `log`): tail files matching globs.
+    Filestream(FilestreamConfig),
+}
+
+/// `type: filestream` with Filebeat's names and defaults. Regexes are kept as text
+/// (validated when loaded) so the config stays comparable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilestreamConfig {
+    /// `input.type` of the events: `filestream`, or `log` for the alias.
+    pub input_type: String,
+    /// Glob patterns.
+    pub paths: Vec<String>,
+    /// `prospector.scanner.check_interval` (default 10s): how often globs are expanded.
+    pub check_interval: Duration,
+    /// `exclude_files`: regexes on the path.
+    pub exclude_files: Vec<String>,
+    /// `include_lines` / `exclude_lines`: regexes on the line (include first).
+    pub include_lines: Vec<String>,
+    pub exclude_lines: Vec<String>,
+    /// `close.on_state_change.inactive` (default 5m): close a file unchanged this long.
+    pub close_inactive: Duration,
+    /// `ignore_older` (default none): skip files not modified within this.
+    pub ignore_older: Option<Duration>,
+    /// `harvester_limit` (default 0 = unlimited): files read at the same time.
+    pub harvester_limit: usize,
+    /// `message_max_bytes` (default 10 MiB): longer lines are cut and flagged.
+    pub message_max_bytes: usize,
+}
+
+impl FilestreamConfig {
+    /// Filebeat's defaults for these `paths`.
+    pub fn new(paths: Vec<String>) -> Self {
+        FilestreamConfig {
+            input_type: "filestream".into(),
+            paths,
+            check_interval: Duration::from_secs(10),
+            exclude_files: Vec::new(),
+            include_lines: Vec::new(),
+            exclude_lines: Vec::new(),
+            close_inactive: Duration::from_secs(300),
+            ignore_older: None,
+            harvester_limit: 0,
+            message_max_bytes: 10 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,8 @@
 //! an [`EventTemplate`] and pushes them into the bounded queue; a full queue makes the
 //! input wait (back-pressure), never drop.
 
+pub mod container;
+pub mod file;
 mod generator;
 mod stdin;
 
@@ -12,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{InputConfig, InputKind};
 use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
+use crate::registry::Registry;
 
 pub use generator::Generator;
 
@@ -41,9 +44,15 @@ impl Outlet {
     }
 }
 
-/// Runs one configured input until it is exhausted (end of stdin, generator count).
-/// Returns how many events it queued.
-pub async fn run(cfg: &InputConfig, agent: &AgentInfo, queue: Outlet) -> anyhow::Result<u64> {
+/// Runs one configured input until it is exhausted (end of stdin, generator count) or,
+/// for inputs that never end (files), until the queue closes. Returns how many events
+/// it queued. File inputs resume from and report to `registry`.
+pub async fn run(
+    cfg: &InputConfig,
+    agent: &AgentInfo,
+    queue: Outlet,
+    registry: Option<Arc<Registry>>,
+) -> anyhow::Result<u64> {
     let shape = |input_type: &str| EventShape {
         input_type: input_type.to_string(),
         tags: cfg.common.tags.clone(),
@@ -67,6 +76,13 @@ pub async fn run(cfg: &InputConfig, agent: &AgentInfo, queue: Outlet) -> anyhow:
                 rate_per_sec: *rate_per_sec,
             };
             Ok(generator.run(&mut template, &queue).await?)
+        }
+        InputKind::Filestream(fs) => {
+            let template = EventTemplate::new(agent, &shape(&fs.input_type));
+            let registry = registry.ok_or_else(|| {
+                anyhow::anyhow!("a {} input needs the registry (path.data)", fs.input_type)
+            })?;
+            Ok(file::run(fs, template, queue, registry).await?)
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `lumberwatch.inputs` / `filebeat.inputs`.
 
 use super::*;
-use crate::config::{InputCommon, InputConfig, InputKind};
+use std::time::Duration;
+
+use crate::config::{FilestreamConfig, InputCommon, InputConfig, InputKind};
 
 fn with_inputs(inputs: &str) -> String {
     format!("lumberwatch.inputs:\n{inputs}output.logstash.hosts: [a]\n")
@@ -102,12 +104,12 @@ fn all_inputs_disabled_is_an_error() {
 
 #[test]
 fn known_filebeat_input_types_are_not_supported_yet() {
-    for kind in ["filestream", "log", "container", "syslog", "tcp", "udp"] {
+    for kind in ["container", "syslog", "tcp", "udp"] {
         let text = with_inputs(&format!("  - type: {kind}\n    paths: [/x]\n"));
         assert_eq!(
             err(&text),
             format!(
-                "config.yml:2: lumberwatch.inputs.0.type: input type {kind} is not supported yet (supported: stdin, generator)"
+                "config.yml:2: lumberwatch.inputs.0.type: input type {kind} is not supported yet (supported: filestream, log, stdin, generator)"
             )
         );
     }
@@ -118,7 +120,7 @@ fn unknown_input_types_say_so() {
     let text = with_inputs("  - type: stdin\n  - type: telepathy\n");
     assert_eq!(
         err(&text),
-        "config.yml:3: lumberwatch.inputs.1.type: unknown input type \"telepathy\" (supported: stdin, generator)"
+        "config.yml:3: lumberwatch.inputs.1.type: unknown input type \"telepathy\" (supported: filestream, log, stdin, generator)"
     );
 }
 
@@ -127,7 +129,7 @@ fn an_input_needs_a_type() {
     let text = with_inputs("  - id: x\n");
     assert_eq!(
         err(&text),
-        "config.yml:2: lumberwatch.inputs.0.type: required; set type: stdin or type: generator"
+        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, stdin or generator"
     );
 }
 
@@ -196,5 +198,91 @@ fn input_fields_with_dotted_keys_nest() {
     assert_eq!(
         ok(&text).inputs[0].common.fields["app"],
         serde_json::json!({"name": "shop", "tier": "web"})
+    );
+}
+
+fn filestream_of(text: &str) -> FilestreamConfig {
+    match ok(&with_inputs(text)).inputs.remove(0).kind {
+        InputKind::Filestream(f) => f,
+        other => panic!("not a filestream input: {other:?}"),
+    }
+}
+
+#[test]
+fn filestream_defaults_are_filebeats() {
+    let f = filestream_of("  - type: filestream\n    paths: [/var/log/*.log]\n");
+    assert_eq!(f, FilestreamConfig::new(vec!["/var/log/*.log".into()]));
+    assert_eq!(f.check_interval, Duration::from_secs(10));
+    assert_eq!(f.close_inactive, Duration::from_secs(300));
+    assert_eq!(f.message_max_bytes, 10 << 20);
+    assert_eq!(f.input_type, "filestream");
+}
+
+#[test]
+fn filestream_reads_every_supported_setting_nested_or_dotted() {
+    let f = filestream_of(concat!(
+        "  - type: filestream\n",
+        "    paths: [/a/*.log, /b/x.log]\n",
+        "    prospector.scanner.check_interval: 250ms\n",
+        "    close:\n      on_state_change:\n        inactive: 1m\n",
+        "    exclude_files: ['\\.gz$']\n",
+        "    include_lines: ['^ERR', '^WARN']\n",
+        "    exclude_lines: ['^DBG']\n",
+        "    ignore_older: 48h\n",
+        "    harvester_limit: 7\n",
+        "    message_max_bytes: 1024\n",
+    ));
+    assert_eq!(f.paths, vec!["/a/*.log", "/b/x.log"]);
+    assert_eq!(f.check_interval, Duration::from_millis(250));
+    assert_eq!(f.close_inactive, Duration::from_secs(60));
+    assert_eq!(f.exclude_files, vec!["\\.gz$"]);
+    assert_eq!(f.include_lines, vec!["^ERR", "^WARN"]);
+    assert_eq!(f.exclude_lines, vec!["^DBG"]);
+    assert_eq!(f.ignore_older, Some(Duration::from_secs(48 * 3600)));
+    assert_eq!(f.harvester_limit, 7);
+    assert_eq!(f.message_max_bytes, 1024);
+}
+
+#[test]
+fn log_is_an_alias_with_its_old_setting_names() {
+    let f = filestream_of(
+        "  - type: log\n    paths: /x.log\n    scan_frequency: 1s\n    close_inactive: 2m\n    max_bytes: 99\n",
+    );
+    assert_eq!(f.input_type, "log");
+    assert_eq!(f.paths, vec!["/x.log"]);
+    assert_eq!(f.check_interval, Duration::from_secs(1));
+    assert_eq!(f.close_inactive, Duration::from_secs(120));
+    assert_eq!(f.message_max_bytes, 99);
+}
+
+#[test]
+fn filestream_errors_name_line_and_key() {
+    assert_eq!(
+        err(&with_inputs("  - type: filestream\n    id: x\n")),
+        "config.yml:2: lumberwatch.inputs.0.paths: required; list the files to read, e.g. paths: [/var/log/*.log]"
+    );
+    assert_eq!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    exclude_lines: ['(']\n"
+        )),
+        "config.yml:4: lumberwatch.inputs.0.exclude_lines: invalid regular expression \"(\": error: unclosed group"
+    );
+    assert_eq!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    prospector.scanner.check_interval: 0s\n"
+        )),
+        "config.yml:4: lumberwatch.inputs.0.prospector.scanner.check_interval: must be longer than 0s"
+    );
+    assert_eq!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    parsers: []\n"
+        )),
+        "config.yml:4: lumberwatch.inputs.0.parsers: not supported yet"
+    );
+    assert!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    harvester_limt: 1\n"
+        ))
+        .starts_with("config.yml:4: lumberwatch.inputs.0.harvester_limt: unknown key"),
     );
 }

@@ -1,0 +1,186 @@
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+use crate::event::Origin;
+
+const KEY: FileKey = FileKey {
+    device: 8,
+    inode: 42,
+};
+
+fn open(dir: &Path) -> Arc<Registry> {
+    Registry::open(dir, DEFAULT_CLEAN_REMOVED_AFTER).unwrap()
+}
+
+fn line(source: u64, start: u64, end: u64) -> Event {
+    Event {
+        json: bytes::Bytes::from_static(b"{}"),
+        origin: Some(Origin { source, start, end }),
+    }
+}
+
+#[test]
+fn offset_advances_only_over_a_contiguous_acked_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let src = reg.open_source(KEY, Path::new("/a.log"), 0);
+    // Batches acked out of order: 20..30 and 10..20 before 0..10.
+    reg.acked(&[line(src, 20, 25), line(src, 25, 30)]);
+    assert_eq!(reg.offset(KEY), Some(0));
+    reg.acked(&[line(src, 10, 20)]);
+    assert_eq!(reg.offset(KEY), Some(0));
+    reg.acked(&[line(src, 0, 10)]);
+    assert_eq!(reg.offset(KEY), Some(30));
+    // Duplicates (a resend) and overlaps change nothing and do not go backwards.
+    reg.acked(&[line(src, 0, 10), line(src, 20, 25)]);
+    assert_eq!(reg.offset(KEY), Some(30));
+    reg.acked(&[line(src, 40, 50), line(src, 35, 45)]);
+    assert_eq!(reg.offset(KEY), Some(30));
+    reg.acked(&[line(src, 30, 35)]);
+    assert_eq!(reg.offset(KEY), Some(50));
+}
+
+#[test]
+fn source_merges_touching_and_overlapping_ranges() {
+    let mut s = Source {
+        key: KEY,
+        acked: 100,
+        ranges: BTreeMap::new(),
+    };
+    assert!(!s.ack(200, 210));
+    assert!(!s.ack(150, 160));
+    assert!(!s.ack(160, 200));
+    assert_eq!(s.ranges, BTreeMap::from([(150, 210)]));
+    assert!(!s.ack(50, 90), "entirely before the acked offset");
+    assert!(s.ack(90, 150), "overlapping the acked offset and the range");
+    assert_eq!(s.acked, 210);
+    assert!(s.ranges.is_empty());
+}
+
+#[test]
+fn a_resumed_source_starts_at_its_offset_and_acks_of_a_superseded_one_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let old = reg.open_source(KEY, Path::new("/a.log"), 0);
+    reg.acked(&[line(old, 0, 100)]);
+    // Truncated: a new run from 0; the old run's late ack must not move it to 200.
+    let new = reg.open_source(KEY, Path::new("/a.log"), 0);
+    assert_eq!(reg.offset(KEY), Some(0));
+    reg.acked(&[line(old, 100, 200)]);
+    assert_eq!(reg.offset(KEY), Some(0));
+    reg.acked(&[line(new, 0, 7)]);
+    assert_eq!(reg.offset(KEY), Some(7));
+    // A closed run's late acks still count while no newer run exists.
+    reg.close_source(new);
+    reg.acked(&[line(new, 7, 9)]);
+    assert_eq!(reg.offset(KEY), Some(9));
+}
+
+#[test]
+fn state_survives_a_flush_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let src = reg.open_source(KEY, Path::new("/var/log/a.log"), 0);
+    reg.acked(&[line(src, 0, 12)]);
+    assert!(reg.flush().unwrap());
+    assert!(!reg.flush().unwrap(), "nothing changed: no write");
+    drop(reg);
+    let reg = open(dir.path());
+    assert_eq!(reg.offset(KEY), Some(12));
+    assert_eq!(reg.files()[&KEY].path, Path::new("/var/log/a.log"));
+}
+
+#[test]
+fn state_file_is_0600_in_a_0700_dir_and_no_temp_file_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    reg.open_source(KEY, Path::new("/a.log"), 0);
+    reg.flush().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(reg.path()), 0o600);
+    assert_eq!(mode(reg.path().parent().unwrap()), 0o700);
+    let names: Vec<_> = std::fs::read_dir(reg.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("filestream.json")]);
+}
+
+#[test]
+fn a_temp_file_left_by_a_crash_is_ignored_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let src = reg.open_source(KEY, Path::new("/a.log"), 0);
+    reg.acked(&[line(src, 0, 5)]);
+    reg.flush().unwrap();
+    let temp = dir.path().join("registry/filestream.json.tmp");
+    std::fs::write(&temp, b"{\"version\":1,\"fil").unwrap();
+    let reg = open(dir.path());
+    assert_eq!(reg.offset(KEY), Some(5));
+    assert!(!temp.exists());
+}
+
+#[test]
+fn a_corrupt_registry_is_an_error_naming_the_file_and_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("registry")).unwrap();
+    let file = dir.path().join("registry/filestream.json");
+    std::fs::write(&file, b"{\"version\":1,\"files\":[{\"dev").unwrap();
+    let e = Registry::open(dir.path(), DEFAULT_CLEAN_REMOVED_AFTER)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("registry {} is corrupt (", file.display())),
+        "{e}"
+    );
+    assert!(
+        e.ends_with("move it aside to start over (every file is then read again from its start)"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'));
+}
+
+#[test]
+fn a_newer_registry_is_an_error_not_a_reread() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("registry")).unwrap();
+    let file = dir.path().join("registry/filestream.json");
+    std::fs::write(&file, b"{\"version\":2,\"files\":[],\"future\":true}").unwrap();
+    let e = Registry::open(dir.path(), DEFAULT_CLEAN_REMOVED_AFTER)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "registry {} has format version 2, newer than this lumberwatch reads (1); run the newer lumberwatch, or move the file aside to start over (every file is then read again from its start)",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn entries_of_files_unseen_for_the_clean_interval_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::open(dir.path(), Duration::from_secs(60)).unwrap();
+    let other = FileKey {
+        device: 8,
+        inode: 43,
+    };
+    let a = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let b = reg.open_source(other, Path::new("/b.log"), 0);
+    let start = Instant::now();
+    assert_eq!(
+        reg.clean(start + Duration::from_secs(3600)),
+        0,
+        "both are being read"
+    );
+    reg.close_source(a);
+    reg.close_source(b);
+    assert_eq!(reg.clean(start + Duration::from_secs(30)), 0);
+    reg.seen([other]);
+    let later = Instant::now() + Duration::from_secs(61);
+    assert_eq!(reg.clean(later), 2);
+    assert!(reg.files().is_empty());
+    reg.flush().unwrap();
+    assert!(open(dir.path()).files().is_empty());
+}
