@@ -6,7 +6,7 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::pem::{PemSource, load_certs, load_key};
-use super::verify::{AcceptAnyCertificate, ChainVerifier, Fingerprint};
+use super::verify::{Fingerprint, ServerVerifier, Trust};
 use super::{TlsError, key_pair_reason, protocol_versions, provider};
 use crate::config::{SslConfig, VerificationMode};
 
@@ -25,27 +25,27 @@ pub fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, TlsError> {
         .map(Fingerprint::parse)
         .transpose()?;
 
-    let verifier: Arc<dyn ServerCertVerifier> = match ssl.verification_mode {
+    let trust = match ssl.verification_mode {
         VerificationMode::None => {
             tracing::warn!(
                 "ssl.verification_mode is none: the Logstash server's certificate is NOT \
                  verified, anyone on the path can read and change the events"
             );
-            Arc::new(AcceptAnyCertificate { algorithms })
+            Trust::Anything
         }
         mode => {
             let roots = root_store(&ssl.certificate_authorities)?;
             if roots.is_empty() && pinned.is_none() {
                 return Err(TlsError::NoTrustAnchors);
             }
-            Arc::new(ChainVerifier {
+            Trust::Chain {
                 roots: Arc::new(roots),
                 pinned,
                 check_name: mode != VerificationMode::Certificate,
-                algorithms,
-            })
+            }
         }
     };
+    let verifier: Arc<dyn ServerCertVerifier> = Arc::new(ServerVerifier { trust, algorithms });
 
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)?

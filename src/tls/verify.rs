@@ -49,38 +49,48 @@ fn hex_value(digit: u8) -> Option<u8> {
     }
 }
 
-/// Chain check against the configured CAs (plus, per connection, the pinned CA if the
-/// server sent it), then the host name unless `verification_mode: certificate`.
+/// What the client checks of the server's certificate.
 #[derive(Debug)]
-pub(crate) struct ChainVerifier {
-    pub(crate) roots: Arc<RootCertStore>,
-    pub(crate) pinned: Option<Fingerprint>,
-    pub(crate) check_name: bool,
+pub(crate) enum Trust {
+    /// Chain check against the configured CAs (plus, per connection, the pinned CA if
+    /// the server sent it), then the host name unless `verification_mode: certificate`.
+    Chain {
+        roots: Arc<RootCertStore>,
+        pinned: Option<Fingerprint>,
+        check_name: bool,
+    },
+    /// `verification_mode: none`: any certificate from anyone. The handshake signature
+    /// is still checked, so the peer at least holds the key of the certificate it sent.
+    Anything,
+}
+
+#[derive(Debug)]
+pub(crate) struct ServerVerifier {
+    pub(crate) trust: Trust,
     pub(crate) algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ChainVerifier {
-    /// The configured roots, plus the certificate in the presented chain that matches
-    /// the pinned fingerprint (Filebeat adds it to the roots the same way).
-    fn roots_for(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-    ) -> Result<Option<RootCertStore>, rustls::Error> {
-        let Some(pinned) = self.pinned else {
-            return Ok(None);
-        };
-        let matching = std::iter::once(end_entity)
-            .chain(intermediates)
-            .find(|cert| Fingerprint::of(cert) == pinned);
-        let Some(ca) = matching else { return Ok(None) };
-        let mut roots = RootCertStore::clone(&self.roots);
-        roots.add(ca.clone().into_owned())?;
-        Ok(Some(roots))
-    }
+/// The configured roots, plus the certificate in the presented chain that matches the
+/// pinned fingerprint (Filebeat adds it to the roots the same way).
+fn roots_with_pinned(
+    roots: &RootCertStore,
+    pinned: Option<Fingerprint>,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Result<Option<RootCertStore>, rustls::Error> {
+    let Some(pinned) = pinned else {
+        return Ok(None);
+    };
+    let matching = std::iter::once(end_entity)
+        .chain(intermediates)
+        .find(|cert| Fingerprint::of(cert) == pinned);
+    let Some(ca) = matching else { return Ok(None) };
+    let mut roots = roots.clone();
+    roots.add(ca.clone().into_owned())?;
+    Ok(Some(roots))
 }
 
-impl ServerCertVerifier for ChainVerifier {
+impl ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -89,9 +99,17 @@ impl ServerCertVerifier for ChainVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Trust::Chain {
+            roots,
+            pinned,
+            check_name,
+        } = &self.trust
+        else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let cert = ParsedCertificate::try_from(end_entity)?;
-        let with_pinned = self.roots_for(end_entity, intermediates)?;
-        let roots = with_pinned.as_ref().unwrap_or(&self.roots);
+        let with_pinned = roots_with_pinned(roots, *pinned, end_entity, intermediates)?;
+        let roots = with_pinned.as_ref().unwrap_or(roots);
         verify_server_cert_signed_by_trust_anchor(
             &cert,
             roots,
@@ -99,51 +117,9 @@ impl ServerCertVerifier for ChainVerifier {
             now,
             self.algorithms.all,
         )?;
-        if self.check_name {
+        if *check_name {
             verify_server_name(&cert, server_name)?;
         }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `verification_mode: none`: any certificate from anyone. The handshake signature is
-/// still checked, so the peer at least holds the key of the certificate it sent.
-#[derive(Debug)]
-pub(crate) struct AcceptAnyCertificate {
-    pub(crate) algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
 
