@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # lumberwatch against the real Filebeat 8.1.3, same file, same receiver, same run.
 #
-#   benches/compare-filebeat.sh [--events N] [--runs R] [--line-bytes B]
+#   benches/compare-filebeat.sh [--events N] [--runs R] [--line-bytes B] [--lw-input file|stdin] [--scenarios LIST] [--latency-samples K]
 #
-# Defaults: 1,000,000 lines of ~250 bytes, 3 runs per cell. For each scenario
+# Defaults: 1,000,000 lines of ~250 bytes, 3 runs per cell, both scenarios, lumberwatch
+# reading the file through a `type: filestream` input, 20 latency samples. For each scenario
 # (compression 0 over plain TCP; compression 3 over TLS, verified against certs/ca.crt
 # as host `localhost`) and each shipper, R times: start `lumberwatch receive --exit-after
 # N` on a free loopback port, start the shipper under /usr/bin/time -v, and take
 #   - from the receiver: seconds from the first event handed over to the N-th,
 #   - from /usr/bin/time: the shipper's CPU (user + sys, whole process lifetime) and
 #     peak RSS.
-# Filebeat reads the file with a filestream input and is stopped once the receiver has
-# exited; lumberwatch reads the same file on stdin (it has no file input yet) and exits
-# on its own once everything is acked. The median of the R runs of each cell is printed,
+# Both shippers read the file with a filestream input (a fresh registry each run) and
+# are stopped (SIGTERM) once the receiver has exited. With --lw-input stdin, lumberwatch
+# reads the same file on stdin instead and exits on its own once everything is acked
+# (the issue 3 figures). --scenarios c3-tls runs only that scenario (comma-separated
+# list of c0-plain, c3-tls). The median of the R runs of each cell is printed,
 # with the ratios lumberwatch/filebeat, and the machine's raw limits (single-core zlib
 # rate on the same lines, nproc, load).
+#
+# Then idle latency (--latency-samples K, 0 to skip): each shipper tails a new file
+# with a filestream input (plain TCP, compression 0) into `lumberwatch receive --out`;
+# K times, after LATENCY_IDLE_SECS (default 2) of silence, one line is appended and the
+# time until it appears in the receiver's --out file is taken (median, min, max). Filebeat
+# runs with its defaults (harvester backoff 1 s..10 s, queue flush.timeout 1 s).
 #
 # Everything goes under target/compare/ (the generated file is kept and reused); child
 # processes are stopped on exit. Loopback only.
@@ -34,18 +43,31 @@ cd "$repo"
 events=1000000
 runs=3
 line_bytes=250
+lw_input=file
+scenario_list="c0-plain,c3-tls"
+latency_samples=20
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --events) events="${2:?--events needs a value}"; shift 2 ;;
         --runs) runs="${2:?--runs needs a value}"; shift 2 ;;
         --line-bytes) line_bytes="${2:?--line-bytes needs a value}"; shift 2 ;;
+        --lw-input) lw_input="${2:?--lw-input needs a value}"; shift 2 ;;
+        --scenarios) scenario_list="${2:?--scenarios needs a value}"; shift 2 ;;
+        --latency-samples) latency_samples="${2:?--latency-samples needs a value}"; shift 2 ;;
         -h|--help) usage ;;
         *) echo "compare-filebeat: unknown argument $1" >&2; usage ;;
     esac
 done
 for v in "$events" "$runs" "$line_bytes"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "compare-filebeat: '$v' is not a positive integer" >&2; exit 2; }
+done
+[[ "$latency_samples" =~ ^[0-9]+$ ]] || { echo "compare-filebeat: --latency-samples must be a number, not $latency_samples" >&2; exit 2; }
+[[ "$lw_input" == file || "$lw_input" == stdin ]] \
+    || { echo "compare-filebeat: --lw-input must be file or stdin, not $lw_input" >&2; exit 2; }
+for sc in ${scenario_list//,/ }; do
+    [[ "$sc" == c0-plain || "$sc" == c3-tls ]] \
+        || { echo "compare-filebeat: unknown scenario $sc (c0-plain, c3-tls)" >&2; exit 2; }
 done
 (( line_bytes >= 40 )) || { echo "compare-filebeat: --line-bytes must be at least 40" >&2; exit 2; }
 run_timeout="${RUN_TIMEOUT_SECS:-300}"
@@ -252,10 +274,16 @@ lumberwatch_config() { # <dir> <port> <level> <tls 0|1>
         ssl="  ssl.certificate_authorities: [\"$repo/certs/ca.crt\"]
   ssl.verification_mode: full"
     fi
+    local input="  - type: stdin
+    id: compare"
+    if [[ "$lw_input" == file ]]; then
+        input="  - type: filestream
+    id: compare
+    paths: [\"$lines\"]"
+    fi
     cat >"$1/lumberwatch.yml" <<EOF
 lumberwatch.inputs:
-  - type: stdin
-    id: compare
+$input
 output.logstash:
   hosts: ["localhost:$2"]
   compression_level: $3
@@ -292,8 +320,10 @@ one_run() {
             ;;
         lumberwatch)
             lumberwatch_config "$dir" "$rx_port" "$level" "$tls"
+            local stdin=/dev/null
+            [[ "$lw_input" == stdin ]] && stdin="$lines"
             /usr/bin/time -v -o "$sh_time" "$lw" run -c "$dir/lumberwatch.yml" \
-                <"$lines" >"$sh_log" 2>&1 &
+                <"$stdin" >"$sh_log" 2>&1 &
             ;;
     esac
     sh_pid=$!
@@ -314,6 +344,11 @@ one_run() {
             fi
             ;;
         lumberwatch)
+            # A file input never ends: stop it like Filebeat, and expect a clean exit.
+            if [[ "$lw_input" == file ]]; then
+                local c
+                for c in $(pgrep -P "$sh_pid" 2>/dev/null || true); do kill -TERM "$c" 2>/dev/null || true; done
+            fi
             if ! wait_pid "$sh_pid" 20; then
                 note="${note:+$note; }lumberwatch did not exit within 20s of the last event"
                 local c
@@ -355,7 +390,7 @@ say ""
 say "lumberwatch vs Filebeat 8.1.3: $events lines, ~$line_bytes bytes each ($((file_bytes / 1000000)) MB), $runs runs per cell"
 lw_rev="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [[ -z "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]] || lw_rev="$lw_rev+dirty"
-say "  lumberwatch: $lw at $lw_rev (stdin input: lumberwatch has no file input yet, so it reads the same file on stdin)"
+say "  lumberwatch: $lw at $lw_rev ($([[ $lw_input == file ]] && echo "filestream input on the file" || echo "stdin input: the same file on stdin"))"
 say "  filebeat:    $fb ($fb_input input on the file)"
 say "  nproc $(nproc); load before: ${load_before##*load average: }"
 
@@ -381,6 +416,7 @@ scenarios=("c0-plain 0 0" "c3-tls 3 1")
 started=$SECONDS
 for s in "${scenarios[@]}"; do
     read -r scenario level tls <<<"$s"
+    [[ ",$scenario_list," == *",$scenario,"* ]] || continue
     say ""
     say "scenario $scenario: compression_level $level, $([[ $tls == 1 ]] && echo "TLS (verified, host localhost)" || echo "plain TCP")"
     for ((i = 1; i <= runs; i++)); do
@@ -436,5 +472,89 @@ PY
 say ""
 say "load after: ${load_after##*load average: }   ($(( SECONDS - started )) s of runs)"
 [[ -n "${KEEP_RUN_DIR:-}" ]] && say "per-run configs, logs and time -v output kept in $run_dir"
+
+# ---- idle latency --------------------------------------------------------------------
+# latency_run <shipper>: tails a fresh file into `receive --out`; prints one summary line.
+latency_run() {
+    local shipper="$1" dir="$run_dir/latency-$shipper" n port=""
+    mkdir -p "$dir/data" "$dir/logs"
+    # Dynamic scope: the config writers below read $lines and $lw_input.
+    local lines="$dir/tailed.log" lw_input=file out="$dir/received.jsonl"
+    : >"$lines"
+    : >"$out"
+    : >"$dir/rx.stdout"
+    /usr/bin/time -v -o "$dir/rx.time" "$lw" receive --listen 127.0.0.1:0 --out "$out" \
+        >"$dir/rx.stdout" 2>"$dir/rx.err" &
+    local rpid=$!
+    tracked+=("$rpid")
+    for ((n = 0; n < 200; n++)); do
+        port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$dir/rx.stdout")"
+        [[ -n "$port" ]] && break
+        sleep 0.05
+    done
+    [[ -n "$port" ]] || { cat "$dir/rx.err" >&2; die "the latency receiver did not start"; }
+    case "$shipper" in
+        filebeat)
+            filebeat_config "$dir" "$port" 0 0
+            /usr/bin/time -v -o "$dir/shipper.time" "$fb" -c "$dir/filebeat.yml" --strict.perms=false \
+                --path.home "$dir" --path.config "$dir" --path.data "$dir/data" \
+                --path.logs "$dir/logs" </dev/null >"$dir/shipper.log" 2>&1 &
+            ;;
+        lumberwatch)
+            lumberwatch_config "$dir" "$port" 0 0
+            /usr/bin/time -v -o "$dir/shipper.time" "$lw" run -c "$dir/lumberwatch.yml" \
+                </dev/null >"$dir/shipper.log" 2>&1 &
+            ;;
+    esac
+    tracked+=("$!")
+    local summary
+    summary="$(python3 - "$lines" "$out" "$latency_samples" "${LATENCY_IDLE_SECS:-2}" <<'PY'
+import os, statistics, sys, time
+path, out, k, idle = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+seen = open(out, "rb")
+buf = b""
+def wait_for(marker, limit):
+    # Polls the receiver's --out file every 0.5 ms for a line holding marker.
+    global buf
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        chunk = seen.read()
+        if chunk:
+            buf += chunk
+            if marker in buf:
+                now = time.monotonic()
+                buf = buf[buf.rindex(b"\n") + 1:] if b"\n" in buf else buf
+                return now
+        time.sleep(0.0005)
+    return None
+def append(line):
+    with open(path, "a") as f:
+        f.write(line + "\n")
+append("latency-warmup")
+if wait_for(b"latency-warmup", 60) is None:
+    print("FAILED: the warm-up line did not arrive within 60 s"); sys.exit(0)
+ms = []
+for i in range(k):
+    time.sleep(idle)
+    marker = f"latency-probe-{i}-{os.getpid()}"
+    t0 = time.monotonic()
+    append(marker)
+    t1 = wait_for(marker.encode(), 30)
+    if t1 is None:
+        print(f"FAILED: probe {i} did not arrive within 30 s"); sys.exit(0)
+    ms.append((t1 - t0) * 1000)
+print(f"median {statistics.median(ms):7.1f} ms  min {min(ms):7.1f}  max {max(ms):7.1f}  ({k} samples, {idle:g} s idle before each)")
+PY
+)"
+    say "$(printf '  %-12s %s' "$shipper" "$summary")"
+    stop_tracked
+}
+if (( latency_samples > 0 )); then
+    say ""
+    say "idle latency: one line appended to a tailed file -> its line in the receiver's --out file"
+    for shipper in lumberwatch filebeat; do
+        latency_run "$shipper"
+    done
+fi
 grep -q $'\tFAIL\t' "$results" && exit 1
 exit 0

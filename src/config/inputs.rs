@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
 use super::yaml::{Node, Value};
-use super::{ConfigError, FilestreamConfig, InputCommon, InputConfig, InputKind, Problem};
+use super::{
+    ConfigError, FilestreamConfig, InputCommon, InputConfig, InputKind, MultilineConfig,
+    MultilineMatch, Problem,
+};
 
 const STDIN: Schema = Schema {
     keys: &[
@@ -74,9 +77,24 @@ const FILESTREAM: Schema = Schema {
         "ignore_older",
         "harvester_limit",
         "message_max_bytes",
+        "parsers",
+        "file_identity",
     ],
     not_supported: &[],
     not_yet: FILESTREAM_NOT_YET,
+};
+
+/// One item of filestream's `parsers` list.
+const PARSER: Schema = Schema {
+    keys: &["multiline"],
+    not_supported: &[],
+    not_yet: &["ndjson", "container", "syslog", "include_message"],
+};
+
+const MULTILINE: Schema = Schema {
+    keys: &["type", "pattern", "negate", "match", "max_lines", "timeout"],
+    not_supported: &[],
+    not_yet: &["flush_pattern", "count_lines", "skip_newline"],
 };
 
 const FILESTREAM_NOT_YET: &[&str] = &[
@@ -86,8 +104,6 @@ const FILESTREAM_NOT_YET: &[&str] = &[
     "index",
     "publisher_pipeline",
     "encoding",
-    "parsers",
-    "file_identity",
     "clean_inactive",
     "clean_removed",
     "backoff",
@@ -154,7 +170,7 @@ const PROSPECTOR: Schema = Schema {
 };
 
 const SCANNER: Schema = Schema {
-    keys: &["check_interval"],
+    keys: &["check_interval", "fingerprint"],
     not_supported: &[],
     not_yet: &[
         "exclude_files",
@@ -162,8 +178,19 @@ const SCANNER: Schema = Schema {
         "symlinks",
         "recursive_glob",
         "resend_on_touch",
-        "fingerprint",
     ],
+};
+
+const FINGERPRINT: Schema = Schema {
+    keys: &["enabled", "offset", "length"],
+    not_supported: &[],
+    not_yet: &[],
+};
+
+const FILE_IDENTITY: Schema = Schema {
+    keys: &["native", "fingerprint"],
+    not_supported: &[],
+    not_yet: &["path", "inode_marker"],
 };
 
 const CLOSE: Schema = Schema {
@@ -435,7 +462,154 @@ fn filestream(s: &Section<'_>, kind: &str) -> Result<FilestreamConfig, ConfigErr
     if let Some(n) = s.usize_min("message_max_bytes", 1, "a positive number of bytes")? {
         cfg.message_max_bytes = n;
     }
+    if kind == "filestream" {
+        cfg.multiline = parsers(s)?;
+        cfg.fingerprint = fingerprint(s, &scanner)?;
+    }
     Ok(cfg)
+}
+
+/// `file_identity` and `prospector.scanner.fingerprint`, as in Filebeat 8.x: the
+/// fingerprint identity needs the scanner to compute fingerprints.
+fn fingerprint(
+    s: &Section<'_>,
+    scanner: &Section<'_>,
+) -> Result<Option<crate::config::FingerprintConfig>, ConfigError> {
+    let fp = scanner.child("fingerprint", &FINGERPRINT)?;
+    let enabled = fp.bool("enabled")?.unwrap_or(false);
+    let offset = fp
+        .u64_min("offset", 0, "a non-negative number of bytes")?
+        .unwrap_or(0);
+    let length = fp
+        .u64_min("length", 64, "a number of bytes, at least 64")?
+        .unwrap_or(1024);
+    let identity = s.child("file_identity", &FILE_IDENTITY)?;
+    // `file_identity.fingerprint: ~` is how it is chosen: a null value counts.
+    let chosen: Vec<(&str, usize)> = match s.entry("file_identity").map(|e| &e.value.value) {
+        Some(Value::Map(entries)) => entries.iter().map(|e| (e.key.as_str(), e.line)).collect(),
+        _ => Vec::new(),
+    };
+    let (kind, line) = match chosen.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        [_, (_, line), ..] => {
+            let msg = "set only one of native and fingerprint";
+            return Err(identity.error(Some(*line), "", Problem::Invalid(msg.into())));
+        }
+    };
+    if kind != "fingerprint" {
+        return Ok(None);
+    }
+    if !enabled {
+        let msg = "needs prospector.scanner.fingerprint.enabled: true";
+        return Err(identity.error(Some(line), "fingerprint", Problem::Invalid(msg.into())));
+    }
+    Ok(Some(crate::config::FingerprintConfig { offset, length }))
+}
+
+/// `parsers`: a list of one-key mappings; `multiline` (`type: pattern`) is the one we have.
+fn parsers(s: &Section<'_>) -> Result<Option<MultilineConfig>, ConfigError> {
+    let Some(entry) = s.entry("parsers") else {
+        return Ok(None);
+    };
+    let Value::Seq(items) = &entry.value.value else {
+        let problem = wrong_type("a list of parsers", &entry.value);
+        return Err(s.error(Some(entry.value.line), "parsers", problem));
+    };
+    let mut multiline: Option<(MultilineConfig, usize)> = None;
+    for (i, item) in items.iter().enumerate() {
+        let key = format!("parsers.{i}");
+        let parser = s.nested(&key, item, &PARSER)?;
+        let Some(line) = parser.line_of("multiline") else {
+            let msg = "expected a parser, e.g. multiline: {type: pattern, pattern: '^\\[', negate: true, match: after}";
+            return Err(s.error(Some(item.line), &key, Problem::Invalid(msg.into())));
+        };
+        if let Some((_, first_line)) = &multiline {
+            let msg = format!(
+                "a second multiline parser (the first is on line {first_line}); only one is supported"
+            );
+            return Err(s.error(
+                Some(line),
+                &format!("{key}.multiline"),
+                Problem::Invalid(msg),
+            ));
+        }
+        let m = parser.child("multiline", &MULTILINE)?;
+        multiline = Some((multiline_parser(&m)?, line));
+    }
+    Ok(multiline.map(|(m, _)| m))
+}
+
+fn multiline_parser(m: &Section<'_>) -> Result<MultilineConfig, ConfigError> {
+    let invalid = |key: &str, msg: &str| {
+        m.error(
+            m.line_of(key).or(m.line()),
+            key,
+            Problem::Invalid(msg.to_string()),
+        )
+    };
+    match m.string("type")?.as_deref() {
+        None | Some("pattern") => {}
+        Some(t @ ("count" | "while_pattern")) => {
+            return Err(invalid(
+                "type",
+                &format!("type {t} is not supported yet (supported: pattern)"),
+            ));
+        }
+        Some(t) => {
+            return Err(invalid(
+                "type",
+                &format!("unknown multiline type {t:?} (supported: pattern)"),
+            ));
+        }
+    }
+    let Some(pattern) = m.string("pattern")? else {
+        return Err(invalid(
+            "pattern",
+            "required; a regular expression such as '^\\[' or '^[[:space:]]'",
+        ));
+    };
+    if let Err(e) = regex::Regex::new(&pattern) {
+        let first = e
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        return Err(invalid(
+            "pattern",
+            &format!("invalid regular expression {pattern:?}: {first}"),
+        ));
+    }
+    let match_ = match m.string("match")?.as_deref() {
+        Some("after") => MultilineMatch::After,
+        Some("before") => MultilineMatch::Before,
+        Some(other) => {
+            return Err(invalid(
+                "match",
+                &format!("expected after or before, got {other:?}"),
+            ));
+        }
+        None => {
+            return Err(invalid(
+                "match",
+                "required; set match: after or match: before",
+            ));
+        }
+    };
+    Ok(MultilineConfig {
+        pattern,
+        negate: m.bool("negate")?.unwrap_or(false),
+        match_,
+        max_lines: m
+            .usize_min("max_lines", 1, "a positive number of lines")?
+            .unwrap_or(500),
+        timeout: match m.duration("timeout")? {
+            Some(d) if d.is_zero() => return Err(invalid("timeout", "must be longer than 0s")),
+            d => d.unwrap_or(std::time::Duration::from_secs(5)),
+        },
+    })
 }
 
 /// A list of regular expressions, each checked here so a bad one fails at load.

@@ -71,6 +71,10 @@ pub struct InputCommon {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per input at load; boxing would only add noise at every use"
+)]
 pub enum InputKind {
     /// `type: stdin`: one event per line of standard input.
     Stdin,
@@ -108,6 +112,40 @@ pub struct FilestreamConfig {
     pub harvester_limit: usize,
     /// `message_max_bytes` (default 10 MiB): longer lines are cut and flagged.
     pub message_max_bytes: usize,
+    /// `parsers: [{multiline: ...}]` (default none): lines joined into one event.
+    pub multiline: Option<MultilineConfig>,
+    /// `file_identity.fingerprint` with `prospector.scanner.fingerprint` (default: none,
+    /// files are identified by device + inode).
+    pub fingerprint: Option<FingerprintConfig>,
+}
+
+/// Which bytes of a file identify it: SHA-256 of `length` bytes from `offset`. A file
+/// shorter than `offset + length` is not read until it grows to that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FingerprintConfig {
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Filestream's `multiline` parser, `type: pattern`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultilineConfig {
+    /// A regex, checked when loaded.
+    pub pattern: String,
+    pub negate: bool,
+    /// `match`.
+    pub match_: MultilineMatch,
+    /// `max_lines` (default 500): lines past it are left out of the message.
+    pub max_lines: usize,
+    /// `timeout` (default 5s): a pending event is sent when no line follows within it.
+    pub timeout: Duration,
+}
+
+/// `match: after|before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultilineMatch {
+    After,
+    Before,
 }
 
 impl FilestreamConfig {
@@ -124,6 +162,8 @@ impl FilestreamConfig {
             ignore_older: None,
             harvester_limit: 0,
             message_max_bytes: 10 << 20,
+            multiline: None,
+            fingerprint: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The file-offset registry: for every file (by device + inode) the offset up to which
+//! The file-offset registry: for every file (by device + inode, or by a fingerprint of
+//! its first bytes) the offset up to which
 //! its lines are acked by Logstash, kept in memory and persisted under `path.data`.
 //!
 //! An offset advances only over a contiguous acked range: acks for different batches
@@ -31,15 +32,19 @@ pub const DEFAULT_CLEAN_REMOVED_AFTER: Duration = Duration::from_secs(24 * 3600)
 
 /// A file's identity: it survives renames, not copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileKey {
-    pub device: u64,
-    pub inode: u64,
+pub enum FileKey {
+    /// `file_identity.native` (the default): device + inode.
+    Inode { device: u64, inode: u64 },
+    /// `file_identity.fingerprint`: SHA-256 of a fixed byte range of the content, for
+    /// filesystems that reuse inodes.
+    Fingerprint([u8; 32]),
 }
 
 impl FileKey {
+    /// The native identity of a file.
     pub fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
-        FileKey {
+        FileKey::Inode {
             device: meta.dev(),
             inode: meta.ino(),
         }
@@ -234,6 +239,16 @@ impl Registry {
         state.sources.retain(|_, s| !gone.contains(&s.key));
         state.dirty |= !gone.is_empty();
         gone.len()
+    }
+
+    /// The file of `key` is deleted and read to its end: its entry goes (late acks are
+    /// ignored), so a new file that gets the same identity starts from 0.
+    pub fn forget(&self, key: FileKey) {
+        let mut state = self.state();
+        state.dirty |= state.files.remove(&key).is_some();
+        state.seen.remove(&key);
+        state.current.remove(&key);
+        state.sources.retain(|_, s| s.key != key);
     }
 
     /// The harvester of `source` is done: its acks still count, but once a new source

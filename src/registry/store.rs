@@ -14,8 +14,9 @@ use super::{FileKey, FileState};
 /// The state file's name under `<path.data>/registry/`.
 pub const FILE_NAME: &str = "filestream.json";
 
-/// The format this build writes; it reads this and older ones.
-pub const FORMAT_VERSION: u64 = 1;
+/// The format this build writes; it reads this and older ones. 2 added fingerprint
+/// entries (`fingerprint` instead of `device` + `inode`); 1 had inode entries only.
+pub const FORMAT_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -45,8 +46,13 @@ struct Document {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
-    device: u64,
-    inode: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inode: Option<u64>,
+    /// SHA-256, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
     path: PathBuf,
     offset: u64,
     updated: u64,
@@ -100,37 +106,69 @@ pub(super) fn load(file: &Path) -> Result<HashMap<FileKey, super::FileState>, Re
         });
     }
     let doc: Document = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
-    Ok(doc
-        .files
+    doc.files
         .into_iter()
         .map(|e| {
-            let key = FileKey {
-                device: e.device,
-                inode: e.inode,
+            let key = match (e.device, e.inode, &e.fingerprint) {
+                (Some(device), Some(inode), None) => FileKey::Inode { device, inode },
+                (None, None, Some(hex)) => {
+                    FileKey::Fingerprint(from_hex(hex).ok_or_else(|| {
+                        corrupt(format!("fingerprint {hex:?} is not 64 hex digits"))
+                    })?)
+                }
+                _ => {
+                    return Err(corrupt(format!(
+                        "entry for {} has neither device + inode nor a fingerprint",
+                        e.path.display()
+                    )));
+                }
             };
             let state = FileState {
                 path: e.path,
                 offset: e.offset,
                 updated_secs: e.updated,
             };
-            (key, state)
+            Ok((key, state))
         })
-        .collect())
+        .collect()
+}
+
+fn to_hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Replaces the state file with `files`, atomically.
 pub(super) fn save(file: &Path, files: &HashMap<FileKey, FileState>) -> Result<(), RegistryError> {
-    let mut entries: Vec<Entry> = files
-        .iter()
-        .map(|(k, f)| Entry {
-            device: k.device,
-            inode: k.inode,
-            path: f.path.clone(),
-            offset: f.offset,
-            updated: f.updated_secs,
+    let mut keyed: Vec<(&FileKey, &FileState)> = files.iter().collect();
+    keyed.sort_by_key(|(k, _)| **k);
+    let entries: Vec<Entry> = keyed
+        .into_iter()
+        .map(|(k, f)| {
+            let (device, inode, fingerprint) = match k {
+                FileKey::Inode { device, inode } => (Some(*device), Some(*inode), None),
+                FileKey::Fingerprint(hash) => (None, None, Some(to_hex(hash))),
+            };
+            Entry {
+                device,
+                inode,
+                fingerprint,
+                path: f.path.clone(),
+                offset: f.offset,
+                updated: f.updated_secs,
+            }
         })
         .collect();
-    entries.sort_by_key(|e| (e.device, e.inode));
     let doc = Document {
         version: FORMAT_VERSION,
         files: entries,

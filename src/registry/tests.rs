@@ -3,7 +3,7 @@ use std::os::unix::fs::PermissionsExt;
 use super::*;
 use crate::event::Origin;
 
-const KEY: FileKey = FileKey {
+const KEY: FileKey = FileKey::Inode {
     device: 8,
     inode: 42,
 };
@@ -145,14 +145,14 @@ fn a_newer_registry_is_an_error_not_a_reread() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("registry")).unwrap();
     let file = dir.path().join("registry/filestream.json");
-    std::fs::write(&file, b"{\"version\":2,\"files\":[],\"future\":true}").unwrap();
+    std::fs::write(&file, b"{\"version\":3,\"files\":[],\"future\":true}").unwrap();
     let e = Registry::open(dir.path(), DEFAULT_CLEAN_REMOVED_AFTER)
         .unwrap_err()
         .to_string();
     assert_eq!(
         e,
         format!(
-            "registry {} has format version 2, newer than this lumberwatch reads (1); run the newer lumberwatch, or move the file aside to start over (every file is then read again from its start)",
+            "registry {} has format version 3, newer than this lumberwatch reads (2); run the newer lumberwatch, or move the file aside to start over (every file is then read again from its start)",
             file.display()
         )
     );
@@ -162,7 +162,7 @@ fn a_newer_registry_is_an_error_not_a_reread() {
 fn entries_of_files_unseen_for_the_clean_interval_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let reg = Registry::open(dir.path(), Duration::from_secs(60)).unwrap();
-    let other = FileKey {
+    let other = FileKey::Inode {
         device: 8,
         inode: 43,
     };
@@ -183,4 +183,67 @@ fn entries_of_files_unseen_for_the_clean_interval_are_dropped() {
     assert!(reg.files().is_empty());
     reg.flush().unwrap();
     assert!(open(dir.path()).files().is_empty());
+}
+
+#[test]
+fn fingerprint_and_inode_entries_round_trip_in_format_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let fp = FileKey::Fingerprint([0xab; 32]);
+    let reg = open(dir.path());
+    let a = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let b = reg.open_source(fp, Path::new("/b.log"), 0);
+    reg.acked(&[line(a, 0, 10), line(b, 0, 20)]);
+    reg.flush().unwrap();
+    let text = std::fs::read_to_string(reg.path()).unwrap();
+    assert!(text.starts_with("{\"version\":2,"), "{text}");
+    assert!(
+        text.contains(&format!("\"fingerprint\":\"{}\"", "ab".repeat(32))),
+        "{text}"
+    );
+    let again = open(dir.path());
+    assert_eq!(again.offset(KEY), Some(10));
+    assert_eq!(again.offset(fp), Some(20));
+}
+
+#[test]
+fn a_format_1_registry_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("registry")).unwrap();
+    std::fs::write(
+        dir.path().join("registry/filestream.json"),
+        br#"{"version":1,"files":[{"device":8,"inode":42,"path":"/a.log","offset":7,"updated":1}]}"#,
+    )
+    .unwrap();
+    assert_eq!(open(dir.path()).offset(KEY), Some(7));
+}
+
+#[test]
+fn an_entry_without_identity_or_with_a_bad_fingerprint_is_corrupt() {
+    for entry in [
+        r#"{"path":"/a.log","offset":7,"updated":1}"#,
+        r#"{"fingerprint":"zz","path":"/a.log","offset":7,"updated":1}"#,
+        r#"{"device":1,"path":"/a.log","offset":7,"updated":1}"#,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("registry")).unwrap();
+        let doc = format!("{{\"version\":2,\"files\":[{entry}]}}");
+        std::fs::write(dir.path().join("registry/filestream.json"), doc).unwrap();
+        let e = Registry::open(dir.path(), DEFAULT_CLEAN_REMOVED_AFTER)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is corrupt"), "{entry}: {e}");
+    }
+}
+
+#[test]
+fn a_forgotten_file_starts_over_and_late_acks_do_not_revive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let a = reg.open_source(KEY, Path::new("/a.log"), 0);
+    reg.acked(&[line(a, 0, 10)]);
+    reg.forget(KEY);
+    reg.acked(&[line(a, 10, 20)]);
+    assert_eq!(reg.offset(KEY), None);
+    reg.flush().unwrap();
+    assert_eq!(open(dir.path()).offset(KEY), None);
 }

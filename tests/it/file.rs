@@ -28,6 +28,10 @@ impl Agent {
     fn start(data: &Path, pattern: &str, port: u16) -> Agent {
         let mut fs = FilestreamConfig::new(vec![pattern.to_string()]);
         fs.check_interval = Duration::from_millis(50);
+        Agent::start_with(data, fs, port)
+    }
+
+    fn start_with(data: &Path, fs: FilestreamConfig, port: u16) -> Agent {
         let input = InputConfig {
             kind: InputKind::Filestream(fs),
             common: InputCommon {
@@ -362,4 +366,160 @@ async fn sigkill_and_restart_lose_no_line() {
     // Every line arrived (the loop above waits for all of them). Duplicates are what was
     // acked after the last registry write (at most 1 s of shipping) plus what was in
     // flight at each kill, so their count depends on speed; it is reported, not bounded.
+}
+
+/// Notifications, not the scan, find a file created while the agent runs: with a
+/// `check_interval` of an hour, its line can only arrive through them.
+#[tokio::test]
+async fn a_file_created_after_start_is_found_without_waiting_for_check_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = receiver(None, Faults::default()).await;
+    append(&dir.path().join("a.log"), ["line 0".to_string()]);
+    let mut fs = FilestreamConfig::new(vec![format!("{}/*.log", dir.path().display())]);
+    fs.check_interval = Duration::from_secs(3600);
+    let agent = Agent::start_with(&dir.path().join("data"), fs, r.handle.local_addr().port());
+    let mut got = Vec::new();
+    // The first scan is done once a.log's line arrives; b.log is created after it.
+    receive_until(&mut r.batches, &mut got, |g| !g.is_empty()).await;
+    append(&dir.path().join("b.log"), ["line 1".to_string()]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < 2 {
+        let batch = tokio::time::timeout_at(deadline, r.batches.recv())
+            .await
+            .unwrap_or_else(|_| panic!("new file not shipped within 10 s; got {got:?}"))
+            .expect("receiver alive");
+        got.extend(batch.events.iter().map(|e| shipped(e)));
+    }
+    // And a line appended to a file being read arrives the same way.
+    append(&dir.path().join("a.log"), ["line 2".to_string()]);
+    receive_until(&mut r.batches, &mut got, |g| g.len() >= 3).await;
+    got.sort();
+    let want: Vec<Shipped> = [
+        ("a.log", 0, "line 0"),
+        ("a.log", 7, "line 2"),
+        ("b.log", 0, "line 1"),
+    ]
+    .into_iter()
+    .map(|(f, o, m)| (f.to_string(), o, m.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    agent.stop().await;
+}
+
+/// `parsers: [multiline]`: a stack trace is one event flagged `multiline`, the last
+/// event is sent by the timeout, and the registry ends past every line.
+#[tokio::test]
+async fn multiline_events_are_joined_flagged_and_the_last_one_sent_on_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut r = receiver(None, Faults::default()).await;
+    let log = dir.path().join("app.log");
+    let lines = [
+        "[2024-01-01] ERROR boom",
+        "java.lang.IllegalStateException: bad",
+        "    at a.B.c(B.java:1)",
+        "[2024-01-01] INFO fine",
+        "[2024-01-01] WARN last",
+        "    continued",
+    ];
+    append(&log, lines.iter().map(|l| l.to_string()));
+    let mut fs = FilestreamConfig::new(vec![format!("{}/*.log", dir.path().display())]);
+    fs.check_interval = Duration::from_millis(50);
+    fs.multiline = Some(lumberwatch::config::MultilineConfig {
+        pattern: r"^\[".into(),
+        negate: true,
+        match_: lumberwatch::config::MultilineMatch::After,
+        max_lines: 500,
+        timeout: Duration::from_millis(200),
+    });
+    let agent = Agent::start_with(&data, fs, r.handle.local_addr().port());
+    let mut events: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while events.len() < 3 {
+        let batch = tokio::time::timeout_at(deadline, r.batches.recv())
+            .await
+            .unwrap_or_else(|_| panic!("3 events not shipped in time; got {events:?}"))
+            .expect("receiver alive");
+        events.extend(
+            batch
+                .events
+                .iter()
+                .map(|e| serde_json::from_slice(e).unwrap()),
+        );
+    }
+    let offset = |i: usize| lines[..i].iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+    let summary: Vec<(u64, String, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["log"]["offset"].as_u64().unwrap(),
+                e["message"].as_str().unwrap().to_string(),
+                e["log"]["flags"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, lines[..3].join("\n"), serde_json::json!(["multiline"])),
+            (offset(3), lines[3].to_string(), Value::Null),
+            (
+                offset(4),
+                lines[4..].join("\n"),
+                serde_json::json!(["multiline"])
+            ),
+        ]
+    );
+    let end = offset(6);
+    wait_for("registry at the end of the last line", || {
+        registry_offsets(&data) == vec![("app.log".to_string(), end)]
+    })
+    .await;
+    agent.stop().await;
+}
+
+/// `file_identity.fingerprint`: a file is not read until it has `length` bytes, and a
+/// copy of it under a new inode is the same file (resumed, not read again).
+#[tokio::test]
+async fn fingerprint_identity_waits_for_length_bytes_and_follows_content_not_inode() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut r = receiver(None, Faults::default()).await;
+    let log = dir.path().join("app.log");
+    append(&log, ["line 0".to_string()]);
+    let mut fs = FilestreamConfig::new(vec![format!("{}/*.log", dir.path().display())]);
+    fs.check_interval = Duration::from_millis(50);
+    fs.fingerprint = Some(lumberwatch::config::FingerprintConfig {
+        offset: 0,
+        length: 64,
+    });
+    let agent = Agent::start_with(&data, fs, r.handle.local_addr().port());
+    // 7 bytes < 64: not read, however many scans pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        r.batches.try_recv().is_err(),
+        "a file shorter than length was read"
+    );
+    append(&log, numbered(1..10));
+    let mut got = Vec::new();
+    receive_until(&mut r.batches, &mut got, |g| g.len() >= 10).await;
+    let size = std::fs::metadata(&log).unwrap().len();
+    wait_for("lines acked", || {
+        registry_offsets(&data) == vec![("app.log".to_string(), size)]
+    })
+    .await;
+    // Same content under a new inode, then one more line: only that line is new.
+    let copy = dir.path().join("app.tmp");
+    std::fs::copy(&log, &copy).unwrap();
+    std::fs::rename(&copy, &log).unwrap();
+    append(&log, ["line 10".to_string()]);
+    receive_until(&mut r.batches, &mut got, |g| g.len() >= 11).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(batch) = r.batches.try_recv() {
+        got.extend(batch.events.iter().map(|e| shipped(e)));
+    }
+    let numbers: Vec<u32> = got.iter().map(|(_, _, m)| number(m)).collect();
+    assert_eq!(numbers, (0..11).collect::<Vec<_>>());
+    assert_eq!(got[10].1, size, "resumed at the acked offset");
+    agent.stop().await;
 }

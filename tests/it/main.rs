@@ -2,6 +2,7 @@
 
 mod cli;
 mod file;
+mod file_chaos;
 mod golden;
 mod output;
 mod support;

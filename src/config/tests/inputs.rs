@@ -275,14 +275,143 @@ fn filestream_errors_name_line_and_key() {
     );
     assert_eq!(
         err(&with_inputs(
-            "  - type: filestream\n    paths: [/x]\n    parsers: []\n"
+            "  - type: filestream\n    paths: [/x]\n    encoding: utf-16le\n"
         )),
-        "config.yml:4: lumberwatch.inputs.0.parsers: not supported yet"
+        "config.yml:4: lumberwatch.inputs.0.encoding: not supported yet"
     );
     assert!(
         err(&with_inputs(
             "  - type: filestream\n    paths: [/x]\n    harvester_limt: 1\n"
         ))
         .starts_with("config.yml:4: lumberwatch.inputs.0.harvester_limt: unknown key"),
+    );
+}
+
+#[test]
+fn multiline_parser_is_read_with_filebeats_defaults() {
+    let f = filestream_of(concat!(
+        "  - type: filestream\n",
+        "    paths: [/x]\n",
+        "    parsers:\n",
+        "      - multiline:\n",
+        "          type: pattern\n",
+        "          pattern: '^\\['\n",
+        "          negate: true\n",
+        "          match: after\n",
+    ));
+    assert_eq!(
+        f.multiline,
+        Some(crate::config::MultilineConfig {
+            pattern: "^\\[".into(),
+            negate: true,
+            match_: crate::config::MultilineMatch::After,
+            max_lines: 500,
+            timeout: Duration::from_secs(5),
+        })
+    );
+    let f = filestream_of(concat!(
+        "  - type: filestream\n",
+        "    paths: [/x]\n",
+        "    parsers:\n",
+        "      - multiline.pattern: '^[[:space:]]'\n",
+        "        multiline.match: before\n",
+        "        multiline.max_lines: 3\n",
+        "        multiline.timeout: 250ms\n",
+    ));
+    let m = f.multiline.unwrap();
+    assert_eq!(m.match_, crate::config::MultilineMatch::Before);
+    assert!(!m.negate);
+    assert_eq!((m.max_lines, m.timeout), (3, Duration::from_millis(250)));
+    assert_eq!(
+        filestream_of("  - type: filestream\n    paths: [/x]\n    parsers: []\n").multiline,
+        None
+    );
+}
+
+#[test]
+fn multiline_errors_name_line_and_key() {
+    let parsers = |body: &str| {
+        err(&with_inputs(&format!(
+            "  - type: filestream\n    paths: [/x]\n    parsers:\n{body}"
+        )))
+    };
+    assert_eq!(
+        parsers("      - multiline:\n          pattern: '('\n          match: after\n"),
+        "config.yml:6: lumberwatch.inputs.0.parsers.0.multiline.pattern: invalid regular expression \"(\": error: unclosed group"
+    );
+    assert_eq!(
+        parsers("      - multiline:\n          pattern: x\n          match: sideways\n"),
+        "config.yml:7: lumberwatch.inputs.0.parsers.0.multiline.match: expected after or before, got \"sideways\""
+    );
+    assert_eq!(
+        parsers("      - multiline:\n          pattern: x\n"),
+        "config.yml:5: lumberwatch.inputs.0.parsers.0.multiline.match: required; set match: after or match: before"
+    );
+    assert_eq!(
+        parsers("      - multiline:\n          type: count\n          count_lines: 3\n"),
+        "config.yml:7: lumberwatch.inputs.0.parsers.0.multiline.count_lines: not supported yet"
+    );
+    assert_eq!(
+        parsers("      - multiline:\n          type: count\n"),
+        "config.yml:6: lumberwatch.inputs.0.parsers.0.multiline.type: type count is not supported yet (supported: pattern)"
+    );
+    assert_eq!(
+        parsers("      - ndjson:\n          target: ''\n"),
+        "config.yml:5: lumberwatch.inputs.0.parsers.0.ndjson: not supported yet"
+    );
+    assert_eq!(
+        parsers(concat!(
+            "      - multiline: {pattern: x, match: after}\n",
+            "      - multiline: {pattern: y, match: after}\n",
+        )),
+        "config.yml:6: lumberwatch.inputs.0.parsers.1.multiline: a second multiline parser (the first is on line 5); only one is supported"
+    );
+}
+
+#[test]
+fn fingerprint_identity_needs_the_scanner_fingerprint() {
+    let f = filestream_of(concat!(
+        "  - type: filestream\n",
+        "    paths: [/x]\n",
+        "    file_identity.fingerprint: ~\n",
+        "    prospector.scanner.fingerprint:\n",
+        "      enabled: true\n",
+        "      offset: 16\n",
+    ));
+    assert_eq!(
+        f.fingerprint,
+        Some(crate::config::FingerprintConfig {
+            offset: 16,
+            length: 1024
+        })
+    );
+    let native = filestream_of(
+        "  - type: filestream\n    paths: [/x]\n    file_identity.native: ~\n    prospector.scanner.fingerprint.enabled: true\n",
+    );
+    assert_eq!(native.fingerprint, None);
+    assert_eq!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    file_identity.fingerprint: ~\n"
+        )),
+        "config.yml:4: lumberwatch.inputs.0.file_identity.fingerprint: needs prospector.scanner.fingerprint.enabled: true"
+    );
+    assert_eq!(
+        err(&with_inputs(concat!(
+            "  - type: filestream\n    paths: [/x]\n    file_identity.fingerprint: ~\n",
+            "    prospector.scanner.fingerprint: {enabled: true, length: 10}\n",
+        ))),
+        "config.yml:5: lumberwatch.inputs.0.prospector.scanner.fingerprint.length: expected a number of bytes, at least 64, got 10"
+    );
+    assert_eq!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    file_identity:\n      native: ~\n      fingerprint: ~\n"
+        )),
+        "config.yml:6: lumberwatch.inputs.0.file_identity: set only one of native and fingerprint"
+    );
+    assert_eq!(
+        err(&with_inputs(
+            "  - type: filestream\n    paths: [/x]\n    file_identity.path: ~\n"
+        )),
+        "config.yml:4: lumberwatch.inputs.0.file_identity.path: not supported yet"
     );
 }

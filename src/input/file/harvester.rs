@@ -5,7 +5,8 @@
 //! the old file until it has been inactive for `close_inactive`, while the scanner starts
 //! a new harvester for the new file under the old name. A file whose size drops below
 //! what was read was truncated (copytruncate): reading restarts at 0. A deleted file is
-//! read to EOF and closed.
+//! read to EOF and closed. With `parsers: [multiline]` lines are held back until their
+//! event is whole; the event's origin covers all of them, so a restart re-reads them.
 
 use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
@@ -17,12 +18,13 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::Filters;
 use super::lines::LineSplitter;
-use crate::event::{EventTemplate, Origin};
+use super::multiline::{Joined, Multiline};
+use crate::event::{Event, EventTemplate, Origin};
 use crate::input::{Outlet, QueueClosed};
 use crate::registry::{FileKey, Registry};
 
 /// How long an idle harvester waits before looking for new data, doubling up to the max:
-/// appended lines are picked up within this (no filesystem notifications yet).
+/// the safety net under filesystem notifications (which wake it at once).
 const POLL_MIN: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(250);
 
@@ -49,6 +51,13 @@ pub(super) struct Harvester {
     pub template: EventTemplate,
     pub close_inactive: Duration,
     pub max_bytes: usize,
+    /// `file_identity.fingerprint`: a truncated file is another file (its first bytes
+    /// change), so the harvester ends and the scanner starts one under the new identity.
+    pub identity_by_content: bool,
+    /// The multiline parser, if configured (it holds lines back until an event is whole).
+    pub multiline: Option<Multiline>,
+    /// Changes when a watched file may have new data (filesystem notifications).
+    pub wake: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl Harvester {
@@ -82,6 +91,7 @@ impl Harvester {
         let path_json = serde_json::to_string(&self.path.to_string_lossy())
             .expect("a string always serialises");
         let mut lines = LineSplitter::new(offset, self.max_bytes);
+        let mut multiline = self.multiline.take();
         // Start of the bytes not yet covered by a queued event: a filtered-out line's
         // bytes are settled by the next event that is queued.
         let mut unsettled = offset;
@@ -106,44 +116,58 @@ impl Harvester {
                             break;
                         };
                         let text = String::from_utf8_lossy(line.text);
-                        if !self.filters.keep(&text) {
-                            continue;
-                        }
-                        let (start, end, truncated) = (line.start, line.end, line.truncated);
-                        let mut event = self.template.event(&text, |b| {
-                            write!(
-                                b,
-                                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
-                            )
-                            .expect("writing to memory cannot fail");
-                            if truncated {
-                                b.extend_from_slice(b",\"flags\":[\"truncated\"]");
+                        match multiline.as_mut() {
+                            None => {
+                                let message = Message {
+                                    text: &text,
+                                    start: line.start,
+                                    end: line.end,
+                                    truncated: line.truncated,
+                                    multiline: false,
+                                };
+                                self.event(&path_json, message, source, &mut unsettled)
                             }
-                            b.extend_from_slice(b"}");
-                        });
-                        event.origin = Some(Origin {
-                            source,
-                            start: unsettled,
-                            end,
-                        });
-                        unsettled = end;
-                        event
+                            Some(m) => {
+                                let now = tokio::time::Instant::now().into_std();
+                                m.push(&text, line.start, line.end, line.truncated, now)
+                                    .and_then(|j| {
+                                        self.event(&path_json, j.message(), source, &mut unsettled)
+                                    })
+                            }
+                        }
                     };
-                    if let Err(e) = outlet.send(event).await {
-                        self.registry.close_source(source);
-                        return Err(e.into());
+                    if let Some(event) = event {
+                        self.send(outlet, event, source).await?;
+                        queued += 1;
                     }
-                    queued += 1;
                 }
                 continue;
             }
-            // At EOF: look at the file before waiting for more.
+            // At EOF: a multiline event whose timeout passed is sent.
+            if let Some(j) = multiline
+                .as_mut()
+                .and_then(|m| m.poll_timeout(tokio::time::Instant::now().into_std()))
+                && let Some(event) = self.event(&path_json, j.message(), source, &mut unsettled)
+            {
+                self.send(outlet, event, source).await?;
+                queued += 1;
+            }
+            // Look at the file before waiting for more.
             let meta = match self.file.metadata().await {
                 Ok(m) => m,
                 Err(e) => break Err(read_err(&self.path, lines.position())(e)),
             };
             if meta.len() < lines.position() {
                 tracing::info!(path = %self.path.display(), size = meta.len(), offset = lines.position(), "file truncated: reading it again from the start");
+                if let Some(j) = multiline.as_mut().and_then(Multiline::flush)
+                    && let Some(event) = self.event(&path_json, j.message(), source, &mut unsettled)
+                {
+                    self.send(outlet, event, source).await?;
+                    queued += 1;
+                }
+                if self.identity_by_content {
+                    break Ok(queued);
+                }
                 if let Err(e) = self.file.seek(std::io::SeekFrom::Start(0)).await {
                     break Err(read_err(&self.path, 0)(e));
                 }
@@ -153,23 +177,123 @@ impl Harvester {
                 poll = POLL_MIN;
                 continue;
             }
-            if meta.nlink() == 0 {
+            let closing = if meta.nlink() == 0 {
                 // Deleted: one more read after noticing, for what was written before.
                 if removed {
                     tracing::debug!(path = %self.path.display(), "file deleted and read to its end: closed");
-                    break Ok(queued);
+                    // Forgotten while still open, so that its inode (free once we close)
+                    // reused by a new file does not resume at this file's offset. A
+                    // fingerprint may still name a live copy: that entry stays.
+                    if !self.identity_by_content {
+                        self.registry.forget(self.key);
+                    }
+                    true
+                } else {
+                    removed = true;
+                    continue;
                 }
-                removed = true;
-                continue;
-            }
-            if last_data.elapsed() >= self.close_inactive {
+            } else if last_data.elapsed() >= self.close_inactive {
                 tracing::debug!(path = %self.path.display(), "file inactive: closed");
+                true
+            } else {
+                false
+            };
+            if closing {
+                if let Some(j) = multiline.as_mut().and_then(Multiline::flush)
+                    && let Some(event) = self.event(&path_json, j.message(), source, &mut unsettled)
+                {
+                    self.send(outlet, event, source).await?;
+                    queued += 1;
+                }
                 break Ok(queued);
             }
-            tokio::time::sleep(poll).await;
-            poll = (poll * 2).min(POLL_MAX);
+            let mut wait = poll;
+            if let Some(deadline) = multiline.as_ref().and_then(Multiline::deadline) {
+                let now = tokio::time::Instant::now().into_std();
+                wait = wait.min(deadline.saturating_duration_since(now));
+            }
+            match self.wake.as_mut() {
+                Some(wake) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => poll = (poll * 2).min(POLL_MAX),
+                        changed = wake.changed() => {
+                            if changed.is_err() {
+                                self.wake = None; // the watcher is gone: poll
+                            }
+                        }
+                    }
+                }
+                None => {
+                    tokio::time::sleep(wait).await;
+                    poll = (poll * 2).min(POLL_MAX);
+                }
+            }
         };
         self.registry.close_source(source);
         result
+    }
+
+    /// The event for a message that passes the filters, settling the bytes since the
+    /// last queued event; `None` for a filtered-out one.
+    fn event(
+        &mut self,
+        path_json: &str,
+        m: Message<'_>,
+        source: u64,
+        unsettled: &mut u64,
+    ) -> Option<Event> {
+        if !self.filters.keep(m.text) {
+            return None;
+        }
+        let start = m.start;
+        let mut event = self.template.event(m.text, |b| {
+            write!(
+                b,
+                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
+            )
+            .expect("writing to memory cannot fail");
+            match (m.multiline, m.truncated) {
+                (false, false) => {}
+                (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
+                (true, false) => b.extend_from_slice(b",\"flags\":[\"multiline\"]"),
+                (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
+            }
+            b.extend_from_slice(b"}");
+        });
+        event.origin = Some(Origin {
+            source,
+            start: *unsettled,
+            end: m.end,
+        });
+        *unsettled = m.end;
+        Some(event)
+    }
+
+    async fn send(&self, outlet: &Outlet, event: Event, source: u64) -> Result<(), HarvestError> {
+        outlet.send(event).await.map_err(|e| {
+            self.registry.close_source(source);
+            e.into()
+        })
+    }
+}
+
+/// What becomes one event: a line, or lines joined by the multiline parser.
+struct Message<'a> {
+    text: &'a str,
+    start: u64,
+    end: u64,
+    truncated: bool,
+    multiline: bool,
+}
+
+impl Joined {
+    fn message(&self) -> Message<'_> {
+        Message {
+            text: &self.text,
+            start: self.start,
+            end: self.end,
+            truncated: self.truncated,
+            multiline: self.lines > 1,
+        }
     }
 }

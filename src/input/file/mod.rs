@@ -2,17 +2,19 @@
 //! Filebeat's filestream input, resuming each file at the offset the registry says is
 //! acked.
 //!
-//! The scanner expands the globs every `check_interval` and starts one [`Harvester`] per
-//! file not yet being read (identity: device + inode, so a renamed file is not read
-//! twice and a new file under an old name is). Harvesters poll their open file for new
-//! data at a short interval; there are no filesystem notifications yet, so a new file is
-//! found within `check_interval`. It never drops a line: back-pressure from the queue
-//! simply stops the reading.
+//! The scanner expands the globs every `check_interval`, and at once when a filesystem
+//! notification says a matching file appeared (or one nobody reads grew), and starts one
+//! [`Harvester`] per file not yet being read (identity: device + inode, so a renamed file
+//! is not read twice and a new file under an old name is). Harvesters wake on
+//! notifications and poll their open file at a short interval as the safety net. It
+//! never drops a line: back-pressure from the queue simply stops the reading.
 
 mod harvester;
 mod lines;
+mod multiline;
+mod watch;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,11 +22,17 @@ use std::time::SystemTime;
 use regex::{Regex, RegexSet};
 use tokio::task::JoinSet;
 
-use crate::config::FilestreamConfig;
+use crate::config::{FilestreamConfig, FingerprintConfig};
 use crate::event::EventTemplate;
 use crate::input::{Outlet, QueueClosed};
 use crate::registry::{FileKey, Registry};
 use harvester::{HarvestError, Harvester};
+use multiline::Multiline;
+use watch::FileWatch;
+
+/// Notifications come in bursts (a write is often several events): a scan they cause
+/// waits this long after the previous one, so a burst costs one scan.
+const NOTIFIED_SCAN_SPACING: std::time::Duration = std::time::Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileInputError {
@@ -84,13 +92,52 @@ fn compile(pattern: &str) -> Result<Regex, FileInputError> {
 struct Found {
     path: PathBuf,
     key: FileKey,
+    /// Device + inode (the same as `key` without a fingerprint identity).
+    inode: FileKey,
     size: u64,
     modified: Option<SystemTime>,
 }
 
+/// The fingerprint identity of an open file: SHA-256 of `length` bytes at `offset`, or
+/// `None` while the file is shorter than that (it is not read until it grows).
+fn fingerprint(file: &std::fs::File, fp: FingerprintConfig) -> std::io::Result<Option<FileKey>> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::FileExt as _;
+    let Ok(length) = usize::try_from(fp.length) else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; length];
+    match file.read_exact_at(&mut buf, fp.offset) {
+        Ok(()) => Ok(Some(FileKey::Fingerprint(
+            sha2::Sha256::digest(&buf).into(),
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens `path` and identifies what was opened (the name may point to another file
+/// than the scan saw): `(file, key, inode key)`, `None` if too short to fingerprint.
+fn open_identified(
+    path: &std::path::Path,
+    fp: Option<FingerprintConfig>,
+) -> std::io::Result<Option<(std::fs::File, FileKey, FileKey)>> {
+    let file = std::fs::File::open(path)?;
+    let inode = FileKey::of(&file.metadata()?);
+    let key = match fp {
+        None => inode,
+        Some(fp) => match fingerprint(&file, fp)? {
+            Some(key) => key,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((file, key, inode)))
+}
+
 /// Expands the globs: regular files only (symlinks are not followed, as in Filebeat),
-/// without those matching `exclude_files`, each file once.
-fn scan(patterns: &[String], exclude: &[Regex]) -> Vec<Found> {
+/// without those matching `exclude_files`, each file once. With a fingerprint identity,
+/// files too short to fingerprint are left out.
+fn scan(patterns: &[String], exclude: &[Regex], fp: Option<FingerprintConfig>) -> Vec<Found> {
     let mut found = Vec::new();
     let mut keys = HashSet::new();
     for pattern in patterns {
@@ -108,11 +155,20 @@ fn scan(patterns: &[String], exclude: &[Regex]) -> Vec<Found> {
             if !meta.file_type().is_file() {
                 continue;
             }
-            let key = FileKey::of(&meta);
+            let inode = FileKey::of(&meta);
+            let key = match fp {
+                None => inode,
+                Some(fp) if meta.len() < fp.offset.saturating_add(fp.length) => continue,
+                Some(fp) => match std::fs::File::open(&path).map(|f| fingerprint(&f, fp)) {
+                    Ok(Ok(Some(key))) => key,
+                    _ => continue, // gone, unreadable (reported when opened) or shrunk
+                },
+            };
             if keys.insert(key) {
                 found.push(Found {
                     path,
                     key,
+                    inode,
                     size: meta.len(),
                     modified: meta.modified().ok(),
                 });
@@ -136,17 +192,27 @@ pub async fn run(
         .map(|p| compile(p))
         .collect::<Result<Vec<_>, _>>()?;
     let exclude_files = Arc::new(exclude_files);
-    let mut reading: HashSet<FileKey> = HashSet::new();
+    if let Some(m) = &cfg.multiline {
+        compile(&m.pattern)?;
+    }
+    // Watching starts before the first scan so that no file created in between is missed.
+    let mut watch = FileWatch::start(&cfg.paths);
+    // Files being read, with the path they were opened under and their device + inode:
+    // with a fingerprint identity a file being read whose first bytes changed
+    // (truncated) must not be read twice.
+    let mut reading: HashMap<FileKey, (PathBuf, FileKey)> = HashMap::new();
+    let fp = cfg.fingerprint;
     let mut harvesters: JoinSet<(FileKey, Result<u64, HarvestError>)> = JoinSet::new();
     let mut limit_logged = false;
     loop {
+        let scanned_at = tokio::time::Instant::now();
         let (patterns, exclude) = (cfg.paths.clone(), exclude_files.clone());
-        let found = tokio::task::spawn_blocking(move || scan(&patterns, &exclude))
+        let found = tokio::task::spawn_blocking(move || scan(&patterns, &exclude, fp))
             .await
             .unwrap_or_default();
         registry.seen(found.iter().map(|f| f.key));
         for file in found {
-            if reading.contains(&file.key) {
+            if reading.contains_key(&file.key) || reading.values().any(|(_, i)| *i == file.inode) {
                 continue;
             }
             let acked = registry.offset(file.key);
@@ -168,30 +234,41 @@ pub async fn run(
                 }
                 continue;
             }
-            let opened = match tokio::fs::File::open(&file.path).await {
-                Ok(f) => f,
-                Err(e) => {
+            let path = file.path.clone();
+            let opened = tokio::task::spawn_blocking(move || open_identified(&path, fp)).await;
+            let (opened, key, inode) = match opened {
+                Ok(Ok(Some(opened))) => opened,
+                Ok(Ok(None)) | Err(_) => continue,
+                Ok(Err(e)) => {
                     tracing::warn!(path = %file.path.display(), error = %e, "cannot open file");
                     continue;
                 }
             };
-            // The name may point to another file by now: identify what was opened.
-            let key = match opened.metadata().await {
-                Ok(m) => FileKey::of(&m),
-                Err(_) => continue,
-            };
-            if !reading.insert(key) {
+            if reading.contains_key(&key) || reading.values().any(|(_, i)| *i == inode) {
                 continue;
             }
+            reading.insert(key, (file.path.clone(), inode));
+            let multiline = match &cfg.multiline {
+                Some(m) => Some(Multiline::new(m, cfg.message_max_bytes).map_err(|source| {
+                    FileInputError::Regex {
+                        pattern: m.pattern.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
             let harvester = Harvester {
                 path: file.path,
                 key,
-                file: opened,
+                file: tokio::fs::File::from_std(opened),
+                identity_by_content: fp.is_some(),
                 registry: registry.clone(),
                 filters: filters.clone(),
                 template: template.clone(),
                 close_inactive: cfg.close_inactive,
                 max_bytes: cfg.message_max_bytes,
+                multiline,
+                wake: watch.data(),
             };
             let outlet = outlet.clone();
             harvesters.spawn(async move { (key, harvester.run(&outlet).await) });
@@ -202,7 +279,16 @@ pub async fn run(
         tokio::pin!(next_scan);
         loop {
             tokio::select! {
-                () = &mut next_scan => break,
+                () = &mut next_scan => {
+                    watch.refresh();
+                    break;
+                }
+                () = watch.changed() => {
+                    if watch.needs_scan(|p| reading.values().any(|(r, _)| r == p)) {
+                        tokio::time::sleep_until(scanned_at + NOTIFIED_SCAN_SPACING).await;
+                        break;
+                    }
+                }
                 Some(done) = harvesters.join_next(), if !harvesters.is_empty() => {
                     let Ok((key, result)) = done else { continue };
                     reading.remove(&key);
@@ -211,6 +297,10 @@ pub async fn run(
                         Ok(_) => {}
                         Err(HarvestError::Closed(e)) => return Err(e.into()),
                         Err(e) => tracing::warn!(error = %e, "harvester stopped"),
+                    }
+                    if fp.is_some() {
+                        // A truncated file ends its harvester and is a new file now.
+                        break;
                     }
                 }
             }
@@ -244,11 +334,47 @@ mod tests {
         let pattern = format!("{}/*", dir.path().display());
         let twice = vec![pattern.clone(), pattern];
         let exclude = vec![compile(r"\.gz$").unwrap()];
-        let mut names: Vec<String> = scan(&twice, &exclude)
+        let mut names: Vec<String> = scan(&twice, &exclude, None)
             .into_iter()
             .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         names.sort();
         assert_eq!(names, vec!["a.log", "b.log"]);
+    }
+
+    #[test]
+    fn fingerprint_covers_length_bytes_from_offset_and_short_files_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, short) = (
+            dir.path().join("a.log"),
+            dir.path().join("b.log"),
+            dir.path().join("short.log"),
+        );
+        std::fs::write(
+            &a,
+            [b"x".repeat(10), b"y".repeat(64), b"a-tail".to_vec()].concat(),
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            [b"z".repeat(10), b"y".repeat(64), b"b-tail".to_vec()].concat(),
+        )
+        .unwrap();
+        std::fs::write(&short, b"y".repeat(70)).unwrap();
+        let fp = FingerprintConfig {
+            offset: 10,
+            length: 64,
+        };
+        let of = |p: &std::path::Path| fingerprint(&std::fs::File::open(p).unwrap(), fp).unwrap();
+        assert!(matches!(of(&a), Some(FileKey::Fingerprint(_))));
+        assert_eq!(of(&a), of(&b), "only bytes 10..74 count");
+        assert_eq!(of(&short), None);
+        let found = scan(&[format!("{}/*.log", dir.path().display())], &[], Some(fp));
+        assert_eq!(
+            found.len(),
+            1,
+            "a and b are one file, short is not read yet"
+        );
+        assert_eq!(found[0].key, of(&a).unwrap());
     }
 }
