@@ -59,7 +59,7 @@ pub async fn run(
     let output = match &config.output {
         OutputConfig::Logstash(ls) => {
             let acks = registry.clone().map(|r| r as Arc<dyn AckSink>);
-            let output = LogstashOutput::start_with_acks(ls, rx, acks)
+            let output = LogstashOutput::start_with_acks(ls, rx, config.queue_flush, acks)
                 .context("starting output.logstash")?;
             on_stats(output.stats());
             Output::Logstash(output)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::section::{Schema, Section, wrong_type};
 use super::yaml::Node;
-use super::{Config, ConfigError, LoggingConfig, Problem, inputs, output};
+use super::{Config, ConfigError, LoggingConfig, Problem, QueueFlush, inputs, output};
 
 const ROOT: Schema = Schema {
     keys: &[
@@ -73,9 +73,15 @@ const QUEUE: Schema = Schema {
 };
 
 const QUEUE_MEM: Schema = Schema {
-    keys: &["events"],
+    keys: &["events", "flush"],
     not_supported: &[],
-    not_yet: &["flush"],
+    not_yet: &[],
+};
+
+const QUEUE_MEM_FLUSH: Schema = Schema {
+    keys: &["min_events", "timeout"],
+    not_supported: &[],
+    not_yet: &[],
 };
 
 const LOGGING: Schema = Schema {
@@ -152,6 +158,15 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
     let queue_mem_events = mem
         .usize_min("events", 1, "a positive integer")?
         .unwrap_or(3200);
+    let flush = mem.child("flush", &QUEUE_MEM_FLUSH)?;
+    let defaults = QueueFlush::default();
+    let queue_flush = QueueFlush {
+        // Filebeat: 0 or 1 means "available at once".
+        min_events: flush
+            .usize_min("min_events", 0, "a non-negative integer")?
+            .map_or(defaults.min_events, |n| n.max(1)),
+        timeout: flush.duration("timeout")?.unwrap_or(defaults.timeout),
+    };
 
     Ok(Config {
         inputs,
@@ -168,6 +183,7 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         fields_under_root: root.bool("fields_under_root")?.unwrap_or(false),
         metadata_beat,
         queue_mem_events,
+        queue_flush,
         logging: logging(&root)?,
     })
 }

@@ -28,7 +28,7 @@ pub use console::run_console;
 pub use probe::test_output;
 pub use window::Window;
 
-use crate::config::LogstashConfig;
+use crate::config::{LogstashConfig, QueueFlush};
 use crate::event::Event;
 use source::BatchSource;
 use worker::Worker;
@@ -135,13 +135,15 @@ impl LogstashOutput {
     /// Starts the workers: `worker` connections per host with `loadbalance`, else
     /// `worker` connections that each fail over across all hosts starting at a random one.
     pub fn start(cfg: &LogstashConfig, queue: mpsc::Receiver<Event>) -> Result<Self, OutputError> {
-        Self::start_with_acks(cfg, queue, None)
+        Self::start_with_acks(cfg, queue, QueueFlush::default(), None)
     }
 
-    /// [`LogstashOutput::start`], telling `acks` about every acked event.
+    /// [`LogstashOutput::start`] with the queue's flush settings, telling `acks` about
+    /// every acked event.
     pub fn start_with_acks(
         cfg: &LogstashConfig,
         queue: mpsc::Receiver<Event>,
+        flush: QueueFlush,
         acks: Option<Arc<dyn AckSink>>,
     ) -> Result<Self, OutputError> {
         let hosts = cfg
@@ -168,7 +170,7 @@ impl LogstashOutput {
         };
         let stats = Arc::new(OutputStats::default());
         let shared = Arc::new(Shared {
-            source: BatchSource::new(queue),
+            source: BatchSource::new(queue, flush),
             stats: stats.clone(),
             settings: Settings {
                 timeout: cfg.timeout,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::QueueFlush;
 use crate::event::Event;
 
 /// Shared by every worker of one output. Giving back is how a failed connection's
@@ -21,10 +22,28 @@ pub struct BatchSource {
     queue_closed: AtomicBool,
     /// Cancelled once the queue is closed and every event taken from it is acked.
     finished: CancellationToken,
+    /// `queue.mem.flush`: how full a batch must be, or how old, before it goes.
+    flush: QueueFlush,
+}
+
+/// A batch being filled up to `queue.mem.flush.min_events`. If the worker waiting for
+/// it is cancelled, its events go back to the front instead of being lost.
+struct Forming<'a> {
+    source: &'a BatchSource,
+    events: Vec<Event>,
+}
+
+impl Drop for Forming<'_> {
+    fn drop(&mut self) {
+        if !self.events.is_empty() {
+            self.source
+                .give_back(std::iter::once(std::mem::take(&mut self.events)));
+        }
+    }
 }
 
 impl BatchSource {
-    pub fn new(queue: mpsc::Receiver<Event>) -> Self {
+    pub fn new(queue: mpsc::Receiver<Event>, flush: QueueFlush) -> Self {
         BatchSource {
             returned: Mutex::new(VecDeque::new()),
             returned_ready: Notify::new(),
@@ -32,6 +51,7 @@ impl BatchSource {
             outstanding: AtomicUsize::new(0),
             queue_closed: AtomicBool::new(false),
             finished: CancellationToken::new(),
+            flush,
         }
     }
 
@@ -103,7 +123,25 @@ impl BatchSource {
                         return self.take_returned(max);
                     }
                     self.outstanding.fetch_add(n, Ordering::AcqRel);
-                    return Some(batch);
+                    let want = max.min(self.flush.min_events);
+                    if batch.len() >= want {
+                        return Some(batch);
+                    }
+                    let mut forming = Forming { source: self, events: batch };
+                    let deadline = tokio::time::Instant::now() + self.flush.timeout;
+                    while forming.events.len() < want {
+                        let room = max - forming.events.len();
+                        tokio::select! {
+                            got = queue.recv_many(&mut forming.events, room) => {
+                                if got == 0 {
+                                    break; // closed: what there is goes now
+                                }
+                                self.outstanding.fetch_add(got, Ordering::AcqRel);
+                            }
+                            () = tokio::time::sleep_until(deadline) => break,
+                        }
+                    }
+                    return Some(std::mem::take(&mut forming.events));
                 }
             }
         }
@@ -121,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn given_back_events_go_first_in_order_and_split_to_the_window() {
         let (tx, rx) = mpsc::channel(16);
-        let source = BatchSource::new(rx);
+        let source = BatchSource::new(rx, QueueFlush::default());
         tx.send(ev(9)).await.unwrap();
         source.give_back(vec![vec![ev(1), ev(2), ev(3)], vec![ev(4)]].into_iter());
         assert_eq!(source.next_batch(2).await.unwrap(), vec![ev(1), ev(2)]);
@@ -142,7 +180,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_worker_wakes_for_given_back_events() {
         let (_tx, rx) = mpsc::channel::<Event>(16);
-        let source = std::sync::Arc::new(BatchSource::new(rx));
+        let source = std::sync::Arc::new(BatchSource::new(rx, QueueFlush::default()));
         let waiter = tokio::spawn({
             let source = source.clone();
             async move { source.next_batch(10).await }
@@ -154,5 +192,57 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got, Some(vec![ev(5)]));
+    }
+}
+
+#[cfg(test)]
+mod flush_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ev(n: u32) -> Event {
+        Event::from_json(format!("{n}"))
+    }
+
+    fn flush(min_events: usize) -> QueueFlush {
+        QueueFlush {
+            min_events,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_for_min_events_or_the_timeout() {
+        let (tx, rx) = mpsc::channel(64);
+        let source = BatchSource::new(rx, flush(3));
+        for n in 0..4 {
+            tx.send(ev(n)).await.unwrap();
+        }
+        assert_eq!(
+            source.next_batch(10).await.unwrap().len(),
+            4,
+            "already at min_events"
+        );
+        tx.send(ev(9)).await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert_eq!(source.next_batch(10).await.unwrap(), vec![ev(9)]);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "sent when the timeout ran out"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_wait_gives_its_events_back_in_order() {
+        let (tx, rx) = mpsc::channel(64);
+        let source = BatchSource::new(rx, flush(5));
+        tx.send(ev(1)).await.unwrap();
+        tx.send(ev(2)).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(10), source.next_batch(10)).await;
+        assert!(waited.is_err(), "still waiting for min_events");
+        tx.send(ev(3)).await.unwrap();
+        assert_eq!(source.next_batch(2).await.unwrap(), vec![ev(1), ev(2)]);
     }
 }

@@ -302,8 +302,13 @@ async fn ack_sink_hears_of_every_event_once_in_order_through_partial_acks() {
     cfg.pipelining = 0;
     let sink = std::sync::Arc::new(Collect(Default::default()));
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    let output =
-        lumberwatch::output::LogstashOutput::start_with_acks(&cfg, rx, Some(sink.clone())).unwrap();
+    let output = lumberwatch::output::LogstashOutput::start_with_acks(
+        &cfg,
+        rx,
+        lumberwatch::config::QueueFlush::default(),
+        Some(sink.clone()),
+    )
+    .unwrap();
     for n in 1..=500 {
         tx.send(numbered(n)).await.unwrap();
     }

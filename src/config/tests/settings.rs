@@ -137,7 +137,6 @@ fn filebeat_features_we_lack_are_not_silently_accepted() {
         ("setup.kibana.host: localhost", "setup"),
         ("monitoring.enabled: false", "monitoring"),
         ("queue.disk.max_size: 1GB", "queue.disk"),
-        ("queue.mem.flush.timeout: 1s", "queue.mem.flush"),
         ("filebeat.registry.path: registry", "filebeat.registry"),
         (
             "filebeat.config.modules.path: modules.d/*.yml",
@@ -161,5 +160,29 @@ fn elastic_cloud_settings_are_not_supported() {
     assert_eq!(
         err(&format!("{MINIMAL}cloud.id: \"x:y\"\n")),
         "config.yml:4: cloud: not supported by lumberwatch (cloud.id and cloud.auth configure Elastic Cloud's Elasticsearch output)"
+    );
+}
+
+#[test]
+fn queue_flush_takes_filebeats_names_and_defaults_to_at_once() {
+    let config = ok(MINIMAL);
+    assert_eq!(config.queue_flush, crate::config::QueueFlush::default());
+    assert_eq!(config.queue_flush.min_events, 1);
+    let config = ok(&format!(
+        "{MINIMAL}queue.mem.flush.min_events: 2048\nqueue.mem.flush.timeout: 250ms\n"
+    ));
+    assert_eq!(config.queue_flush.min_events, 2048);
+    assert_eq!(
+        config.queue_flush.timeout,
+        std::time::Duration::from_millis(250)
+    );
+    let config = ok(&format!("{MINIMAL}queue.mem.flush.min_events: 0\n"));
+    assert_eq!(
+        config.queue_flush.min_events, 1,
+        "0 means at once, as in Filebeat"
+    );
+    assert_eq!(
+        err(&format!("{MINIMAL}queue.mem.flush.min_event: 5\n")),
+        "config.yml:4: queue.mem.flush.min_event: unknown key (did you mean min_events?)"
     );
 }
