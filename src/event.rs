@@ -130,6 +130,27 @@ impl EventTemplate {
     /// An event with `message`, the current time, and `extra` writing further
     /// members (each starting with a comma) such as `,"log":{"offset":12}`.
     pub fn event(&mut self, message: &str, extra: impl FnOnce(&mut BytesMut)) -> Event {
+        let now = SystemTime::now();
+        let ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        if ms != self.clock.0 || self.clock.1.is_empty() {
+            self.clock = (ms, humantime::format_rfc3339_millis(now).to_string());
+        }
+        let timestamp = std::mem::take(&mut self.clock.1);
+        let event = self.event_at(&timestamp, message, extra);
+        self.clock.1 = timestamp;
+        event
+    }
+
+    /// [`EventTemplate::event`] with a given `@timestamp` (RFC 3339, written as is):
+    /// for sources that say when a line was logged (container runtimes).
+    pub fn event_at(
+        &mut self,
+        timestamp: &str,
+        message: &str,
+        extra: impl FnOnce(&mut BytesMut),
+    ) -> Event {
         // Events are carved out of shared chunks: one allocation per ~256 KiB of events
         // instead of one per event, freed when the last event of the chunk is acked.
         let estimate = 64 + message.len() + self.tail.len();
@@ -138,14 +159,7 @@ impl EventTemplate {
         }
         let buf = &mut self.chunk;
         buf.extend_from_slice(b"{\"@timestamp\":\"");
-        let now = SystemTime::now();
-        let ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        if ms != self.clock.0 || self.clock.1.is_empty() {
-            self.clock = (ms, humantime::format_rfc3339_millis(now).to_string());
-        }
-        buf.extend_from_slice(self.clock.1.as_bytes());
+        buf.extend_from_slice(timestamp.as_bytes());
         buf.extend_from_slice(b"\",\"message\":");
         serde_json::to_writer(buf.writer(), message).expect("writing json to memory cannot fail");
         extra(buf);
@@ -154,6 +168,32 @@ impl EventTemplate {
         Event {
             json: buf.split().freeze(),
             origin: None,
+        }
+    }
+
+    /// The same template with `tag` added to the event's `tags` (for events that must
+    /// be told apart, such as lines that failed to parse).
+    pub fn with_tag(&self, tag: &str) -> EventTemplate {
+        let mut whole = self.tail.clone();
+        whole[0] = b'{';
+        whole.push(b'}');
+        let mut doc: Map<String, Value> =
+            serde_json::from_slice(&whole).expect("the tail is a json map without its braces");
+        match doc.get_mut("tags") {
+            Some(Value::Array(tags)) => tags.push(json!(tag)),
+            Some(other) => *other = json!([other.take(), tag]),
+            None => {
+                doc.insert("tags".into(), json!([tag]));
+            }
+        }
+        let mut tail =
+            serde_json::to_vec(&Value::Object(doc)).expect("a json map always serialises");
+        tail.pop();
+        tail[0] = b',';
+        EventTemplate {
+            tail,
+            clock: (0, String::new()),
+            chunk: BytesMut::new(),
         }
     }
 }
@@ -200,6 +240,25 @@ mod tests {
         assert_eq!(v["fields"]["env"], "prod");
         let ts = v["@timestamp"].as_str().unwrap();
         assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    }
+
+    #[test]
+    fn a_tagged_template_adds_its_tag_and_keeps_the_rest() {
+        let shape = EventShape {
+            input_type: "container".into(),
+            tags: vec!["a".into()],
+            ..Default::default()
+        };
+        let template = EventTemplate::new(&agent(), &shape);
+        let mut tagged = template.with_tag("parse_failure");
+        let e = tagged.event_at("2026-03-01T04:12:09.123Z", "x", |_| {});
+        let v: Value = serde_json::from_slice(&e.json).unwrap();
+        assert_eq!(v["tags"], json!(["a", "parse_failure"]));
+        assert_eq!(v["input"]["type"], "container");
+        assert_eq!(v["@timestamp"], "2026-03-01T04:12:09.123Z");
+        let untagged = EventTemplate::new(&agent(), &EventShape::default()).with_tag("t");
+        let v: Value = serde_json::from_slice(&untagged.clone().event("y", |_| {}).json).unwrap();
+        assert_eq!(v["tags"], json!(["t"]));
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::time::Duration;
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
 use super::yaml::{Node, Value};
 use super::{
-    ConfigError, FilestreamConfig, InputCommon, InputConfig, InputKind, MultilineConfig,
-    MultilineMatch, Problem,
+    ConfigError, ContainerOptions, FilestreamConfig, InputCommon, InputConfig, InputKind,
+    MultilineConfig, MultilineMatch, Problem,
 };
+use crate::input::container::{Format, StreamFilter};
 
 const STDIN: Schema = Schema {
     keys: &[
@@ -79,10 +80,59 @@ const FILESTREAM: Schema = Schema {
         "message_max_bytes",
         "parsers",
         "file_identity",
+        "clean_removed",
     ],
     not_supported: &[],
     not_yet: FILESTREAM_NOT_YET,
 };
+
+/// `type: container`: filestream's settings (the same machinery reads the files) and
+/// the container ones; `parsers` are not there yet (partial lines are joined without).
+const CONTAINER: Schema = Schema {
+    keys: &[
+        "type",
+        "id",
+        "enabled",
+        "tags",
+        "fields",
+        "fields_under_root",
+        "paths",
+        "stream",
+        "format",
+        "prospector",
+        "exclude_files",
+        "include_lines",
+        "exclude_lines",
+        "close",
+        "ignore_older",
+        "harvester_limit",
+        "message_max_bytes",
+        "file_identity",
+        "clean_removed",
+    ],
+    not_supported: &[],
+    not_yet: CONTAINER_NOT_YET,
+};
+
+const CONTAINER_NOT_YET: &[&str] = &[
+    "parsers",
+    "multiline",
+    "json",
+    "processors",
+    "pipeline",
+    "keep_null",
+    "index",
+    "publisher_pipeline",
+    "encoding",
+    "clean_inactive",
+    "backoff",
+    "rotation",
+    "take_over",
+    "ignore_inactive",
+    "delete",
+    "compression",
+    "buffer_size",
+];
 
 /// One item of filestream's `parsers` list.
 const PARSER: Schema = Schema {
@@ -105,7 +155,6 @@ const FILESTREAM_NOT_YET: &[&str] = &[
     "publisher_pipeline",
     "encoding",
     "clean_inactive",
-    "clean_removed",
     "backoff",
     "rotation",
     "take_over",
@@ -137,6 +186,7 @@ const LOG: Schema = Schema {
         "scan_frequency",
         "close_inactive",
         "max_bytes",
+        "clean_removed",
     ],
     not_supported: &[],
     not_yet: &[
@@ -155,7 +205,6 @@ const LOG: Schema = Schema {
         "close_eof",
         "close_timeout",
         "clean_inactive",
-        "clean_removed",
         "tail_files",
         "backoff",
         "max_backoff",
@@ -207,7 +256,6 @@ const ON_STATE_CHANGE: Schema = Schema {
 
 /// Filebeat input types (and lumberwatch's planned ones) that we do not have yet.
 const NOT_YET: &[&str] = &[
-    "container",
     "docker",
     "syslog",
     "tcp",
@@ -338,7 +386,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         _ => None,
     };
     let Some(type_entry) = type_entry else {
-        let msg = "required; set type: filestream, stdin or generator";
+        let msg = "required; set type: filestream, container, stdin or generator";
         return Err(section.error(
             Some(item.line),
             &format!("{key}.type"),
@@ -353,6 +401,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         "generator" => &GENERATOR,
         "filestream" => &FILESTREAM,
         "log" => &LOG,
+        "container" => &CONTAINER,
         other if NOT_YET.contains(&other) => {
             let problem = Problem::InputTypeNotSupportedYet(other.to_string());
             return Err(section.error(type_line, &type_key, problem));
@@ -376,7 +425,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
                 .u64_min("rate_per_sec", 0, "a non-negative integer (0 = unlimited)")?
                 .unwrap_or(0),
         },
-        "filestream" | "log" => InputKind::Filestream(filestream(&s, &kind)?),
+        "filestream" | "log" | "container" => InputKind::Filestream(filestream(&s, &kind)?),
         _ => InputKind::Stdin,
     };
     let common = InputCommon {
@@ -397,7 +446,16 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
 fn filestream(s: &Section<'_>, kind: &str) -> Result<FilestreamConfig, ConfigError> {
     let mut cfg = FilestreamConfig::new(Vec::new());
     cfg.input_type = kind.to_string();
-    let paths = s.strings("paths")?.unwrap_or_default();
+    let mut paths = s.strings("paths")?.unwrap_or_default();
+    if kind == "container" {
+        cfg.container = Some(container(s)?);
+        if s.entry("paths").is_none() {
+            paths = vec![super::section::Item {
+                text: crate::config::CONTAINER_DEFAULT_PATHS.into(),
+                line: s.line().unwrap_or(0),
+            }];
+        }
+    }
     if paths.iter().all(|p| p.text.is_empty()) {
         let msg = "required; list the files to read, e.g. paths: [/var/log/*.log]";
         return Err(s.error(
@@ -462,11 +520,38 @@ fn filestream(s: &Section<'_>, kind: &str) -> Result<FilestreamConfig, ConfigErr
     if let Some(n) = s.usize_min("message_max_bytes", 1, "a positive number of bytes")? {
         cfg.message_max_bytes = n;
     }
+    cfg.clean_removed = s.bool("clean_removed")?.unwrap_or(true);
     if kind == "filestream" {
         cfg.multiline = parsers(s)?;
+    }
+    if kind != "log" {
         cfg.fingerprint = fingerprint(s, &scanner)?;
     }
     Ok(cfg)
+}
+
+/// `stream` and `format` of `type: container`.
+fn container(s: &Section<'_>) -> Result<ContainerOptions, ConfigError> {
+    let choice = |key: &str, allowed: &[&str]| -> Result<Option<String>, ConfigError> {
+        match s.string(key)? {
+            Some(v) if !allowed.contains(&v.as_str()) => {
+                let msg = format!("expected one of {}, got {v:?}", allowed.join(", "));
+                Err(s.error(s.line_of(key), key, Problem::Invalid(msg)))
+            }
+            v => Ok(v),
+        }
+    };
+    let stream = match choice("stream", &["all", "stdout", "stderr"])?.as_deref() {
+        Some("stdout") => StreamFilter::Stdout,
+        Some("stderr") => StreamFilter::Stderr,
+        _ => StreamFilter::All,
+    };
+    let format = match choice("format", &["auto", "docker", "cri"])?.as_deref() {
+        Some("docker") => Format::Docker,
+        Some("cri") => Format::Cri,
+        _ => Format::Auto,
+    };
+    Ok(ContainerOptions { stream, format })
 }
 
 /// `file_identity` and `prospector.scanner.fingerprint`, as in Filebeat 8.x: the

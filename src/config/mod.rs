@@ -121,9 +121,11 @@ pub enum Problem {
     /// A Filebeat setting lumberwatch does not implement yet.
     #[error("not supported yet")]
     NotSupportedYet,
-    #[error("input type {0} is not supported yet (supported: filestream, log, stdin, generator)")]
+    #[error(
+        "input type {0} is not supported yet (supported: filestream, log, container, stdin, generator)"
+    )]
     InputTypeNotSupportedYet(String),
-    #[error("unknown input type {0:?} (supported: filestream, log, stdin, generator)")]
+    #[error("unknown input type {0:?} (supported: filestream, log, container, stdin, generator)")]
     UnknownInputType(String),
     #[error("only output.logstash and output.console are supported")]
     OutputNotSupported,

@@ -139,7 +139,24 @@ pub struct FilestreamConfig {
     /// `file_identity.fingerprint` with `prospector.scanner.fingerprint` (default: none,
     /// files are identified by device + inode).
     pub fingerprint: Option<FingerprintConfig>,
+    /// `type: container`: lines are container runtime logs (default none: plain lines).
+    pub container: Option<ContainerOptions>,
+    /// `clean_removed` (default true): drop the registry entry of a file removed while
+    /// no harvester holds it, so a new file that reuses its identity starts at 0.
+    pub clean_removed: bool,
 }
+
+/// `type: container` on top of the filestream settings, with Filebeat's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContainerOptions {
+    /// `stream: all|stdout|stderr` (default all).
+    pub stream: crate::input::container::StreamFilter,
+    /// `format: auto|docker|cri` (default auto: decided per line).
+    pub format: crate::input::container::Format,
+}
+
+/// Where Docker's json-file logs are: the container input's default `paths`.
+pub const CONTAINER_DEFAULT_PATHS: &str = "/var/lib/docker/containers/*/*-json.log";
 
 /// Which bytes of a file identify it: SHA-256 of `length` bytes from `offset`. A file
 /// shorter than `offset + length` is not read until it grows to that.
@@ -186,6 +203,8 @@ impl FilestreamConfig {
             message_max_bytes: 10 << 20,
             multiline: None,
             fingerprint: None,
+            container: None,
+            clean_removed: true,
         }
     }
 }

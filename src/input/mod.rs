@@ -82,7 +82,7 @@ pub async fn run(
             let registry = registry.ok_or_else(|| {
                 anyhow::anyhow!("a {} input needs the registry (path.data)", fs.input_type)
             })?;
-            Ok(file::run(fs, template, queue, registry).await?)
+            Ok(file::run(fs, cfg.common.id.as_deref(), template, queue, registry).await?)
         }
     }
 }

@@ -14,7 +14,7 @@
 
 mod store;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -59,6 +59,9 @@ pub struct FileState {
     pub offset: u64,
     /// When the offset last moved or an input last saw the file (seconds since the epoch).
     pub updated_secs: u64,
+    /// The input that last read the file (its `id`): only that input's scans clean the
+    /// entry when the file is removed. `None` for entries from a format 1 or 2 file.
+    pub input: Option<String>,
 }
 
 /// The acks of one harvester run over one file.
@@ -111,6 +114,9 @@ struct State {
     current: HashMap<FileKey, u64>,
     next_source: u64,
     dirty: bool,
+    /// Whether no offset has moved since the registry was opened: the first ack after a
+    /// start is written at once, so a crash soon after a restart re-ships little.
+    first_ack_pending: bool,
 }
 
 /// The registry: shared by the file inputs (which open sources) and the output (which
@@ -122,6 +128,8 @@ pub struct Registry {
     state: Mutex<State>,
     /// Serialises writes of the state file.
     write: Mutex<()>,
+    /// Wakes the flusher for the first ack after a start.
+    flush_now: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -136,6 +144,7 @@ impl Registry {
             seen: files.keys().map(|k| (*k, now)).collect(),
             files,
             next_source: 1,
+            first_ack_pending: true,
             ..State::default()
         };
         Ok(Arc::new(Registry {
@@ -143,6 +152,7 @@ impl Registry {
             clean_removed_after,
             state: Mutex::new(state),
             write: Mutex::new(()),
+            flush_now: tokio::sync::Notify::new(),
         }))
     }
 
@@ -168,9 +178,9 @@ impl Registry {
     }
 
     /// Starts a new source for `key` at `offset` (the acked offset to resume from, or 0
-    /// after a truncation): from now on only its acks move the file's offset. Returns
-    /// the source id to put into the events' origin.
-    pub fn open_source(&self, key: FileKey, path: &Path, offset: u64) -> u64 {
+    /// after a truncation), read by `input` (its id): from now on only its acks move the
+    /// file's offset. Returns the source id to put into the events' origin.
+    pub fn open_source(&self, key: FileKey, input: &str, path: &Path, offset: u64) -> u64 {
         let mut state = self.state();
         let id = state.next_source;
         state.next_source += 1;
@@ -186,16 +196,16 @@ impl Registry {
                 ranges: BTreeMap::new(),
             },
         );
-        let changed = state
-            .files
-            .get(&key)
-            .is_none_or(|f| f.offset != offset || f.path != path);
+        let changed = state.files.get(&key).is_none_or(|f| {
+            f.offset != offset || f.path != path || f.input.as_deref() != Some(input)
+        });
         state.files.insert(
             key,
             FileState {
                 path: path.to_path_buf(),
                 offset,
                 updated_secs: unix_secs(),
+                input: Some(input.to_string()),
             },
         );
         state.seen.insert(key, Instant::now());
@@ -241,6 +251,46 @@ impl Registry {
         gone.len()
     }
 
+    /// `clean_removed`, first step: the entries of `input` (and those of no input whose
+    /// path `matches` the input's globs) that no harvester reads and that the input's
+    /// last complete scan did not see, with their recorded paths. The caller checks
+    /// which files are gone and passes those to [`Registry::remove_gone`].
+    pub fn unseen(
+        &self,
+        input: &str,
+        seen: &HashSet<FileKey>,
+        matches: impl Fn(&Path) -> bool,
+    ) -> Vec<(FileKey, PathBuf)> {
+        let state = self.state();
+        state
+            .files
+            .iter()
+            .filter(|(k, _)| !seen.contains(k) && !state.current.contains_key(k))
+            .filter(|(_, f)| match &f.input {
+                Some(owner) => owner == input,
+                None => matches(&f.path),
+            })
+            .map(|(k, f)| (*k, f.path.clone()))
+            .collect()
+    }
+
+    /// `clean_removed`, second step: drops the entries of `gone` files, except those a
+    /// harvester opened since [`Registry::unseen`] listed them. Returns how many went.
+    pub fn remove_gone(&self, gone: &[FileKey]) -> usize {
+        let mut state = self.state();
+        let mut dropped = 0;
+        for key in gone {
+            if state.current.contains_key(key) || state.files.remove(key).is_none() {
+                continue;
+            }
+            state.seen.remove(key);
+            state.sources.retain(|_, s| s.key != *key);
+            dropped += 1;
+        }
+        state.dirty |= dropped > 0;
+        dropped
+    }
+
     /// The file of `key` is deleted and read to its end: its entry goes (late acks are
     /// ignored), so a new file that gets the same identity starts from 0.
     pub fn forget(&self, key: FileKey) {
@@ -280,6 +330,9 @@ impl Registry {
             file.offset = acked;
             file.updated_secs = unix_secs();
             state.dirty = true;
+            if std::mem::take(&mut state.first_ack_pending) {
+                self.flush_now.notify_one();
+            }
         }
     }
 
@@ -300,14 +353,18 @@ impl Registry {
         Ok(true)
     }
 
-    /// Writes the state at most every [`FLUSH_INTERVAL`] while it changes, and cleans
-    /// entries of long-gone files. Runs until aborted.
+    /// Writes the state at most every [`FLUSH_INTERVAL`] while it changes (and at once
+    /// after the first ack since the start), and cleans entries of long-gone files. Runs
+    /// until aborted.
     pub async fn run_flusher(self: Arc<Self>) {
         let mut tick = tokio::time::interval(FLUSH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_clean = Instant::now();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.flush_now.notified() => {}
+            }
             if last_clean.elapsed() >= Duration::from_secs(60) {
                 last_clean = Instant::now();
                 let dropped = self.clean(last_clean);

@@ -14,9 +14,10 @@ use super::{FileKey, FileState};
 /// The state file's name under `<path.data>/registry/`.
 pub const FILE_NAME: &str = "filestream.json";
 
-/// The format this build writes; it reads this and older ones. 2 added fingerprint
-/// entries (`fingerprint` instead of `device` + `inode`); 1 had inode entries only.
-pub const FORMAT_VERSION: u64 = 2;
+/// The format this build writes; it reads this and older ones. 3 added the owning
+/// input's id (`input`); 2 added fingerprint entries (`fingerprint` instead of `device`
+/// + `inode`); 1 had inode entries only.
+pub const FORMAT_VERSION: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -56,6 +57,9 @@ struct Entry {
     path: PathBuf,
     offset: u64,
     updated: u64,
+    /// The id of the input that last read the file (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input: Option<String>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
@@ -127,6 +131,7 @@ pub(super) fn load(file: &Path) -> Result<HashMap<FileKey, super::FileState>, Re
                 path: e.path,
                 offset: e.offset,
                 updated_secs: e.updated,
+                input: e.input,
             };
             Ok((key, state))
         })
@@ -166,6 +171,7 @@ pub(super) fn save(file: &Path, files: &HashMap<FileKey, FileState>) -> Result<(
                 path: f.path.clone(),
                 offset: f.offset,
                 updated: f.updated_secs,
+                input: f.input.clone(),
             }
         })
         .collect();

@@ -23,7 +23,7 @@ fn line(source: u64, start: u64, end: u64) -> Event {
 fn offset_advances_only_over_a_contiguous_acked_range() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path());
-    let src = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let src = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     // Batches acked out of order: 20..30 and 10..20 before 0..10.
     reg.acked(&[line(src, 20, 25), line(src, 25, 30)]);
     assert_eq!(reg.offset(KEY), Some(0));
@@ -61,10 +61,10 @@ fn source_merges_touching_and_overlapping_ranges() {
 fn a_resumed_source_starts_at_its_offset_and_acks_of_a_superseded_one_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path());
-    let old = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let old = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     reg.acked(&[line(old, 0, 100)]);
     // Truncated: a new run from 0; the old run's late ack must not move it to 200.
-    let new = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let new = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     assert_eq!(reg.offset(KEY), Some(0));
     reg.acked(&[line(old, 100, 200)]);
     assert_eq!(reg.offset(KEY), Some(0));
@@ -80,7 +80,7 @@ fn a_resumed_source_starts_at_its_offset_and_acks_of_a_superseded_one_are_ignore
 fn state_survives_a_flush_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path());
-    let src = reg.open_source(KEY, Path::new("/var/log/a.log"), 0);
+    let src = reg.open_source(KEY, "in", Path::new("/var/log/a.log"), 0);
     reg.acked(&[line(src, 0, 12)]);
     assert!(reg.flush().unwrap());
     assert!(!reg.flush().unwrap(), "nothing changed: no write");
@@ -94,7 +94,7 @@ fn state_survives_a_flush_and_reopen() {
 fn state_file_is_0600_in_a_0700_dir_and_no_temp_file_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path());
-    reg.open_source(KEY, Path::new("/a.log"), 0);
+    reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     reg.flush().unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(reg.path()), 0o600);
@@ -110,7 +110,7 @@ fn state_file_is_0600_in_a_0700_dir_and_no_temp_file_is_left() {
 fn a_temp_file_left_by_a_crash_is_ignored_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path());
-    let src = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let src = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     reg.acked(&[line(src, 0, 5)]);
     reg.flush().unwrap();
     let temp = dir.path().join("registry/filestream.json.tmp");
@@ -145,14 +145,14 @@ fn a_newer_registry_is_an_error_not_a_reread() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("registry")).unwrap();
     let file = dir.path().join("registry/filestream.json");
-    std::fs::write(&file, b"{\"version\":3,\"files\":[],\"future\":true}").unwrap();
+    std::fs::write(&file, b"{\"version\":4,\"files\":[],\"future\":true}").unwrap();
     let e = Registry::open(dir.path(), DEFAULT_CLEAN_REMOVED_AFTER)
         .unwrap_err()
         .to_string();
     assert_eq!(
         e,
         format!(
-            "registry {} has format version 3, newer than this lumberwatch reads (2); run the newer lumberwatch, or move the file aside to start over (every file is then read again from its start)",
+            "registry {} has format version 4, newer than this lumberwatch reads (3); run the newer lumberwatch, or move the file aside to start over (every file is then read again from its start)",
             file.display()
         )
     );
@@ -166,8 +166,8 @@ fn entries_of_files_unseen_for_the_clean_interval_are_dropped() {
         device: 8,
         inode: 43,
     };
-    let a = reg.open_source(KEY, Path::new("/a.log"), 0);
-    let b = reg.open_source(other, Path::new("/b.log"), 0);
+    let a = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
+    let b = reg.open_source(other, "in", Path::new("/b.log"), 0);
     let start = Instant::now();
     assert_eq!(
         reg.clean(start + Duration::from_secs(3600)),
@@ -186,16 +186,16 @@ fn entries_of_files_unseen_for_the_clean_interval_are_dropped() {
 }
 
 #[test]
-fn fingerprint_and_inode_entries_round_trip_in_format_2() {
+fn fingerprint_and_inode_entries_round_trip_in_format_3() {
     let dir = tempfile::tempdir().unwrap();
     let fp = FileKey::Fingerprint([0xab; 32]);
     let reg = open(dir.path());
-    let a = reg.open_source(KEY, Path::new("/a.log"), 0);
-    let b = reg.open_source(fp, Path::new("/b.log"), 0);
+    let a = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
+    let b = reg.open_source(fp, "in", Path::new("/b.log"), 0);
     reg.acked(&[line(a, 0, 10), line(b, 0, 20)]);
     reg.flush().unwrap();
     let text = std::fs::read_to_string(reg.path()).unwrap();
-    assert!(text.starts_with("{\"version\":2,"), "{text}");
+    assert!(text.starts_with("{\"version\":3,"), "{text}");
     assert!(
         text.contains(&format!("\"fingerprint\":\"{}\"", "ab".repeat(32))),
         "{text}"
@@ -239,11 +239,110 @@ fn an_entry_without_identity_or_with_a_bad_fingerprint_is_corrupt() {
 fn a_forgotten_file_starts_over_and_late_acks_do_not_revive_it() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path());
-    let a = reg.open_source(KEY, Path::new("/a.log"), 0);
+    let a = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     reg.acked(&[line(a, 0, 10)]);
     reg.forget(KEY);
     reg.acked(&[line(a, 10, 20)]);
     assert_eq!(reg.offset(KEY), None);
     reg.flush().unwrap();
     assert_eq!(open(dir.path()).offset(KEY), None);
+}
+
+#[test]
+fn clean_removed_drops_only_unseen_unread_entries_of_the_scanning_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let key = |inode| FileKey::Inode { device: 8, inode };
+    let (gone, open_file, seen, other_input) = (key(1), key(2), key(3), key(4));
+    let a = reg.open_source(gone, "in", Path::new("/logs/gone.log"), 0);
+    reg.acked(&[line(a, 0, 10)]);
+    reg.close_source(a);
+    reg.open_source(open_file, "in", Path::new("/logs/open.log"), 0);
+    let s = reg.open_source(seen, "in", Path::new("/logs/seen.log"), 0);
+    reg.close_source(s);
+    let o = reg.open_source(other_input, "other", Path::new("/logs/x.log"), 0);
+    reg.close_source(o);
+    let unseen = reg.unseen("in", &HashSet::from([seen]), |_| true);
+    assert_eq!(unseen, vec![(gone, PathBuf::from("/logs/gone.log"))]);
+    // A harvester that opens the file between the two steps keeps its entry.
+    let again = reg.open_source(gone, "in", Path::new("/logs/gone.log"), 10);
+    assert_eq!(reg.remove_gone(&[gone]), 0);
+    reg.close_source(again);
+    assert_eq!(reg.remove_gone(&[gone]), 1);
+    assert_eq!(
+        reg.offset(gone),
+        None,
+        "a new file with this inode starts at 0"
+    );
+    // A late ack of the closed run does not bring the entry back.
+    reg.acked(&[line(again, 10, 20)]);
+    assert_eq!(reg.offset(gone), None);
+    assert_eq!(
+        reg.offset(other_input),
+        Some(0),
+        "another input's entry stays"
+    );
+    reg.flush().unwrap();
+    let reopened = open(dir.path());
+    assert_eq!(reopened.offset(gone), None);
+    assert_eq!(
+        reopened.files()[&other_input].input.as_deref(),
+        Some("other")
+    );
+}
+
+#[test]
+fn entries_of_older_formats_belong_to_the_input_whose_globs_match_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("registry")).unwrap();
+    std::fs::write(
+        dir.path().join("registry/filestream.json"),
+        br#"{"version":2,"files":[{"device":8,"inode":42,"path":"/a.log","offset":7,"updated":1}]}"#,
+    )
+    .unwrap();
+    let reg = open(dir.path());
+    assert_eq!(reg.files()[&KEY].input, None);
+    assert!(
+        reg.unseen("in", &HashSet::new(), |p| p != Path::new("/a.log"))
+            .is_empty()
+    );
+    let unseen = reg.unseen("in", &HashSet::new(), |p| p == Path::new("/a.log"));
+    assert_eq!(unseen, vec![(KEY, PathBuf::from("/a.log"))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_ack_after_a_start_is_written_at_once_later_ones_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let flusher = tokio::spawn(reg.clone().run_flusher());
+    // Let the flusher take its immediate first tick.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let src = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
+    reg.flush().unwrap();
+    reg.acked(&[line(src, 0, 5)]);
+    let on_disk = || open(dir.path()).offset(KEY);
+    for _ in 0..100 {
+        if on_disk() == Some(5) {
+            break;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(on_disk(), Some(5), "written without waiting for the tick");
+    reg.acked(&[line(src, 5, 9)]);
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(on_disk(), Some(5), "later acks wait for the next tick");
+    tokio::time::sleep(FLUSH_INTERVAL).await;
+    for _ in 0..100 {
+        if on_disk() == Some(9) {
+            break;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(on_disk(), Some(9));
+    flusher.abort();
 }

@@ -104,12 +104,12 @@ fn all_inputs_disabled_is_an_error() {
 
 #[test]
 fn known_filebeat_input_types_are_not_supported_yet() {
-    for kind in ["container", "syslog", "tcp", "udp"] {
+    for kind in ["docker", "syslog", "tcp", "udp"] {
         let text = with_inputs(&format!("  - type: {kind}\n    paths: [/x]\n"));
         assert_eq!(
             err(&text),
             format!(
-                "config.yml:2: lumberwatch.inputs.0.type: input type {kind} is not supported yet (supported: filestream, log, stdin, generator)"
+                "config.yml:2: lumberwatch.inputs.0.type: input type {kind} is not supported yet (supported: filestream, log, container, stdin, generator)"
             )
         );
     }
@@ -120,7 +120,7 @@ fn unknown_input_types_say_so() {
     let text = with_inputs("  - type: stdin\n  - type: telepathy\n");
     assert_eq!(
         err(&text),
-        "config.yml:3: lumberwatch.inputs.1.type: unknown input type \"telepathy\" (supported: filestream, log, stdin, generator)"
+        "config.yml:3: lumberwatch.inputs.1.type: unknown input type \"telepathy\" (supported: filestream, log, container, stdin, generator)"
     );
 }
 
@@ -129,7 +129,7 @@ fn an_input_needs_a_type() {
     let text = with_inputs("  - id: x\n");
     assert_eq!(
         err(&text),
-        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, stdin or generator"
+        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, container, stdin or generator"
     );
 }
 
@@ -288,6 +288,21 @@ fn filestream_errors_name_line_and_key() {
 }
 
 #[test]
+fn clean_removed_defaults_to_true_and_must_be_a_boolean() {
+    assert!(filestream_of("  - type: filestream\n    paths: [/x]\n").clean_removed);
+    let off = "  - type: filestream\n    paths: [/x]\n    clean_removed: false\n";
+    assert!(!filestream_of(off).clean_removed);
+    assert!(!filestream_of(&off.replace("filestream", "log")).clean_removed);
+    let e = err(&with_inputs(
+        "  - type: filestream\n    paths: [/x]\n    clean_removed: sometimes\n",
+    ));
+    assert!(
+        e.starts_with("config.yml:4: lumberwatch.inputs.0.clean_removed: "),
+        "{e}"
+    );
+}
+
+#[test]
 fn multiline_parser_is_read_with_filebeats_defaults() {
     let f = filestream_of(concat!(
         "  - type: filestream\n",
@@ -413,5 +428,49 @@ fn fingerprint_identity_needs_the_scanner_fingerprint() {
             "  - type: filestream\n    paths: [/x]\n    file_identity.path: ~\n"
         )),
         "config.yml:4: lumberwatch.inputs.0.file_identity.path: not supported yet"
+    );
+}
+
+#[test]
+fn container_input_defaults_to_dockers_paths_and_reads_stream_and_format() {
+    use crate::input::container::{Format, StreamFilter};
+    let f = filestream_of("  - type: container\n");
+    assert_eq!(f.input_type, "container");
+    assert_eq!(
+        f.paths,
+        vec![crate::config::CONTAINER_DEFAULT_PATHS.to_string()]
+    );
+    assert_eq!(
+        f.container,
+        Some(crate::config::ContainerOptions::default())
+    );
+    let f = filestream_of(concat!(
+        "  - type: container\n",
+        "    paths: ['/var/log/containers/*.log']\n",
+        "    stream: stderr\n",
+        "    format: cri\n",
+        "    prospector.scanner.check_interval: 1s\n",
+        "    exclude_lines: ['^DBG']\n",
+    ));
+    assert_eq!(f.paths, vec!["/var/log/containers/*.log".to_string()]);
+    let options = f.container.unwrap();
+    assert_eq!(options.stream, StreamFilter::Stderr);
+    assert_eq!(options.format, Format::Cri);
+    assert_eq!(f.check_interval, Duration::from_secs(1));
+    assert_eq!(f.exclude_lines, vec!["^DBG".to_string()]);
+}
+
+#[test]
+fn container_input_errors_name_the_file_line_and_key() {
+    assert_eq!(
+        err(&with_inputs("  - type: container\n    stream: stdlog\n")),
+        "config.yml:3: lumberwatch.inputs.0.stream: expected one of all, stdout, stderr, got \"stdlog\""
+    );
+    assert_eq!(
+        err(&with_inputs("  - type: container\n    format: json-file\n")),
+        "config.yml:3: lumberwatch.inputs.0.format: expected one of auto, docker, cri, got \"json-file\""
+    );
+    assert!(
+        err(&with_inputs("  - type: container\n    parsers: []\n")).contains("not supported yet"),
     );
 }

@@ -8,6 +8,7 @@
 //! line is a [`ContainerLineError`] that the caller ships as a plain event tagged as a
 //! parse failure.
 
+mod decode;
 mod join;
 mod path;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+pub use decode::{Decoded, Decoder, timestamp};
 pub use join::{ContainerMessage, Joiner};
 pub use path::{
     ContainerLogPath, ContainerMeta, DOCKER_CONFIG_MAX_BYTES, docker_config_path, docker_metadata,

@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::Filters;
+use super::container::ContainerPart;
 use super::lines::LineSplitter;
 use super::multiline::{Joined, Multiline};
 use crate::event::{Event, EventTemplate, Origin};
+use crate::input::container::Decoded;
 use crate::input::{Outlet, QueueClosed};
 use crate::registry::{FileKey, Registry};
 
@@ -45,6 +47,8 @@ pub enum HarvestError {
 pub(super) struct Harvester {
     pub path: PathBuf,
     pub key: FileKey,
+    /// The id the input's registry entries carry.
+    pub input: Arc<str>,
     pub file: tokio::fs::File,
     pub registry: Arc<Registry>,
     pub filters: Arc<Filters>,
@@ -56,6 +60,8 @@ pub(super) struct Harvester {
     pub identity_by_content: bool,
     /// The multiline parser, if configured (it holds lines back until an event is whole).
     pub multiline: Option<Multiline>,
+    /// `type: container`: lines are decoded (and partial ones joined) into messages.
+    pub container: Option<ContainerPart>,
     /// Changes when a watched file may have new data (filesystem notifications).
     pub wake: Option<tokio::sync::watch::Receiver<u64>>,
 }
@@ -86,12 +92,21 @@ impl Harvester {
             .seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(read_err(&self.path, offset))?;
-        let mut source = self.registry.open_source(self.key, &self.path, offset);
+        let mut source = self
+            .registry
+            .open_source(self.key, &self.input, &self.path, offset);
         tracing::debug!(path = %self.path.display(), offset, "harvester started");
         let path_json = serde_json::to_string(&self.path.to_string_lossy())
             .expect("a string always serialises");
-        let mut lines = LineSplitter::new(offset, self.max_bytes);
         let mut multiline = self.multiline.take();
+        let mut container = self.container.take();
+        let raw_max_bytes = container
+            .as_ref()
+            .map_or(self.max_bytes, |c| c.raw_line_max_bytes);
+        let mut lines = LineSplitter::new(offset, raw_max_bytes);
+        if let Some(c) = container.as_mut() {
+            c.decoder.reset(offset);
+        }
         // Start of the bytes not yet covered by a queued event: a filtered-out line's
         // bytes are settled by the next event that is queued.
         let mut unsettled = offset;
@@ -115,24 +130,37 @@ impl Harvester {
                         let Some(line) = lines.next_line(&mut data) else {
                             break;
                         };
-                        let text = String::from_utf8_lossy(line.text);
-                        match multiline.as_mut() {
-                            None => {
-                                let message = Message {
-                                    text: &text,
-                                    start: line.start,
-                                    end: line.end,
-                                    truncated: line.truncated,
-                                    multiline: false,
-                                };
-                                self.event(&path_json, message, source, &mut unsettled)
-                            }
-                            Some(m) => {
-                                let now = tokio::time::Instant::now().into_std();
-                                m.push(&text, line.start, line.end, line.truncated, now)
-                                    .and_then(|j| {
-                                        self.event(&path_json, j.message(), source, &mut unsettled)
-                                    })
+                        if let Some(c) = container.as_mut() {
+                            c.decoder
+                                .push(line.text, line.start, line.end, line.truncated)
+                                .and_then(|d| {
+                                    self.container_event(&path_json, c, d, source, &mut unsettled)
+                                })
+                        } else {
+                            let text = String::from_utf8_lossy(line.text);
+                            match multiline.as_mut() {
+                                None => {
+                                    let message = Message {
+                                        text: &text,
+                                        start: line.start,
+                                        end: line.end,
+                                        truncated: line.truncated,
+                                        multiline: false,
+                                    };
+                                    self.event(&path_json, message, source, &mut unsettled)
+                                }
+                                Some(m) => {
+                                    let now = tokio::time::Instant::now().into_std();
+                                    m.push(&text, line.start, line.end, line.truncated, now)
+                                        .and_then(|j| {
+                                            self.event(
+                                                &path_json,
+                                                j.message(),
+                                                source,
+                                                &mut unsettled,
+                                            )
+                                        })
+                                }
                             }
                         }
                     };
@@ -165,6 +193,17 @@ impl Harvester {
                     self.send(outlet, event, source).await?;
                     queued += 1;
                 }
+                if let Some(c) = container.as_mut() {
+                    for d in c.decoder.flush() {
+                        if let Some(event) =
+                            self.container_event(&path_json, c, d, source, &mut unsettled)
+                        {
+                            self.send(outlet, event, source).await?;
+                            queued += 1;
+                        }
+                    }
+                    c.decoder.reset(0);
+                }
                 if self.identity_by_content {
                     break Ok(queued);
                 }
@@ -173,7 +212,9 @@ impl Harvester {
                 }
                 lines.reset(0);
                 unsettled = 0;
-                source = self.registry.open_source(self.key, &self.path, 0);
+                source = self
+                    .registry
+                    .open_source(self.key, &self.input, &self.path, 0);
                 poll = POLL_MIN;
                 continue;
             }
@@ -204,6 +245,16 @@ impl Harvester {
                 {
                     self.send(outlet, event, source).await?;
                     queued += 1;
+                }
+                if let Some(c) = container.as_mut() {
+                    for d in c.decoder.flush() {
+                        if let Some(event) =
+                            self.container_event(&path_json, c, d, source, &mut unsettled)
+                        {
+                            self.send(outlet, event, source).await?;
+                            queued += 1;
+                        }
+                    }
                 }
                 break Ok(queued);
             }
@@ -266,6 +317,55 @@ impl Harvester {
             end: m.end,
         });
         *unsettled = m.end;
+        Some(event)
+    }
+
+    /// [`Harvester::event`] for a decoded container message: `stream`, `container.*`
+    /// and the runtime's time as `@timestamp`; a line that did not parse is shipped as
+    /// it is, tagged.
+    fn container_event(
+        &mut self,
+        path_json: &str,
+        c: &mut ContainerPart,
+        d: Decoded,
+        source: u64,
+        unsettled: &mut u64,
+    ) -> Option<Event> {
+        if !self.filters.keep(&d.text) {
+            return None;
+        }
+        let template = match d.stream {
+            Some(_) => &mut self.template,
+            None => &mut c.failure_template,
+        };
+        let (start, truncated, fields_json) = (d.start, d.truncated, &c.fields_json);
+        let extra = |b: &mut bytes::BytesMut| {
+            write!(
+                b,
+                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
+            )
+            .expect("writing to memory cannot fail");
+            if truncated {
+                b.extend_from_slice(b",\"flags\":[\"truncated\"]");
+            }
+            b.extend_from_slice(b"}");
+            if let Some(stream) = d.stream {
+                write!(b, ",\"stream\":\"{}\"", stream.as_str())
+                    .expect("writing to memory cannot fail");
+            }
+            b.extend_from_slice(fields_json.as_bytes());
+        };
+        let mut event = match &d.timestamp {
+            Some(ts) => template.event_at(ts, &d.text, extra),
+            None => template.event(&d.text, extra),
+        };
+        let end = d.end.max(*unsettled);
+        event.origin = Some(Origin {
+            source,
+            start: *unsettled,
+            end,
+        });
+        *unsettled = end;
         Some(event)
     }
 

@@ -9,6 +9,7 @@
 //! notifications and poll their open file at a short interval as the safety net. It
 //! never drops a line: back-pressure from the queue simply stops the reading.
 
+mod container;
 mod harvester;
 mod lines;
 mod multiline;
@@ -178,9 +179,57 @@ fn scan(patterns: &[String], exclude: &[Regex], fp: Option<FingerprintConfig>) -
     found
 }
 
+/// The id an input's registry entries carry: its `id`, or one made of its globs.
+fn registry_input(id: Option<&str>, cfg: &FilestreamConfig) -> Arc<str> {
+    match id {
+        Some(id) => id.into(),
+        None => format!("paths={}", cfg.paths.join(",")).into(),
+    }
+}
+
+/// `clean_removed`: after a complete scan, the registry entries of this input for files
+/// the scan did not see and that are gone from their recorded path (or replaced there
+/// by another file) are dropped, so that a new file reusing the inode starts at 0.
+/// Entries of files a harvester holds open stay (it forgets a deleted file itself once
+/// read to its end).
+fn clean_removed(
+    registry: &Registry,
+    input: &str,
+    found: &[Found],
+    reading: &HashMap<FileKey, (PathBuf, FileKey)>,
+    patterns: &[String],
+    exclude: &[Regex],
+) -> usize {
+    let mut seen: HashSet<FileKey> = found.iter().map(|f| f.key).collect();
+    seen.extend(reading.keys().copied());
+    let globs: Vec<glob::Pattern> = patterns
+        .iter()
+        .filter_map(|p| glob::Pattern::new(p).ok())
+        .collect();
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    let matches = |path: &std::path::Path| {
+        globs.iter().any(|g| g.matches_path_with(path, options))
+            && !exclude.iter().any(|r| r.is_match(&path.to_string_lossy()))
+    };
+    let gone: Vec<FileKey> = registry
+        .unseen(input, &seen, matches)
+        .into_iter()
+        .filter(|(key, path)| match std::fs::symlink_metadata(path) {
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Ok(meta) => matches!(key, FileKey::Inode { .. }) && FileKey::of(&meta) != *key,
+        })
+        .map(|(key, _)| key)
+        .collect();
+    registry.remove_gone(&gone)
+}
+
 /// Runs the input until the queue closes.
 pub async fn run(
     cfg: &FilestreamConfig,
+    id: Option<&str>,
     template: EventTemplate,
     outlet: Outlet,
     registry: Arc<Registry>,
@@ -204,12 +253,34 @@ pub async fn run(
     let fp = cfg.fingerprint;
     let mut harvesters: JoinSet<(FileKey, Result<u64, HarvestError>)> = JoinSet::new();
     let mut limit_logged = false;
+    let input = registry_input(id, cfg);
     loop {
         let scanned_at = tokio::time::Instant::now();
         let (patterns, exclude) = (cfg.paths.clone(), exclude_files.clone());
-        let found = tokio::task::spawn_blocking(move || scan(&patterns, &exclude, fp))
-            .await
-            .unwrap_or_default();
+        // What `clean_removed` needs, moved into the blocking task with the scan.
+        let clean = cfg
+            .clean_removed
+            .then(|| (registry.clone(), input.clone(), reading.clone()));
+        let scanned = tokio::task::spawn_blocking(move || {
+            let found = scan(&patterns, &exclude, fp);
+            let dropped = clean.map_or(0, |(registry, input, reading)| {
+                clean_removed(&registry, &input, &found, &reading, &patterns, &exclude)
+            });
+            (found, dropped)
+        })
+        .await;
+        let Ok((found, dropped)) = scanned else {
+            // Not a complete scan: nothing is read or cleaned on it.
+            tokio::time::sleep(cfg.check_interval).await;
+            continue;
+        };
+        if dropped > 0 {
+            tracing::info!(
+                input = %input,
+                dropped,
+                "clean_removed: dropped the registry entries of removed files"
+            );
+        }
         registry.seen(found.iter().map(|f| f.key));
         for file in found {
             if reading.contains_key(&file.key) || reading.values().any(|(_, i)| *i == file.inode) {
@@ -257,9 +328,22 @@ pub async fn run(
                 })?),
                 None => None,
             };
+            let container = match cfg.container {
+                Some(options) => {
+                    let (path, template, max) =
+                        (file.path.clone(), template.clone(), cfg.message_max_bytes);
+                    tokio::task::spawn_blocking(move || {
+                        container::ContainerPart::new(options, &path, &template, max)
+                    })
+                    .await
+                    .ok()
+                }
+                None => None,
+            };
             let harvester = Harvester {
                 path: file.path,
                 key,
+                input: input.clone(),
                 file: tokio::fs::File::from_std(opened),
                 identity_by_content: fp.is_some(),
                 registry: registry.clone(),
@@ -268,6 +352,7 @@ pub async fn run(
                 close_inactive: cfg.close_inactive,
                 max_bytes: cfg.message_max_bytes,
                 multiline,
+                container,
                 wake: watch.data(),
             };
             let outlet = outlet.clone();
@@ -340,6 +425,46 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, vec!["a.log", "b.log"]);
+    }
+
+    #[test]
+    fn clean_removed_drops_entries_of_files_gone_or_replaced_at_their_path_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("data"), std::time::Duration::MAX).unwrap();
+        let patterns = vec![format!("{}/*.log", dir.path().display())];
+        let path = |name: &str| dir.path().join(name);
+        let key_of = |p: &std::path::Path| FileKey::of(&std::fs::metadata(p).unwrap());
+        for name in ["kept.log", "deleted.log", "replaced.log", "open.log"] {
+            std::fs::write(path(name), b"a line\n").unwrap();
+            let src = registry.open_source(key_of(&path(name)), "in", &path(name), 7);
+            if name != "open.log" {
+                registry.close_source(src);
+            }
+        }
+        let (kept, deleted, replaced, open) = (
+            key_of(&path("kept.log")),
+            key_of(&path("deleted.log")),
+            key_of(&path("replaced.log")),
+            key_of(&path("open.log")),
+        );
+        std::fs::remove_file(path("deleted.log")).unwrap();
+        std::fs::remove_file(path("open.log")).unwrap();
+        // Another file under the old name (written first, so it cannot get the inode).
+        std::fs::write(path("new.tmp"), b"other\n").unwrap();
+        std::fs::rename(path("new.tmp"), path("replaced.log")).unwrap();
+        // An entry of another input for a file that is gone stays too.
+        let theirs = FileKey::Inode {
+            device: 1,
+            inode: 1,
+        };
+        registry.close_source(registry.open_source(theirs, "other", &path("theirs.log"), 3));
+
+        // `kept.log` was renamed out of the scan's sight, but is still at its path.
+        let dropped = clean_removed(&registry, "in", &[], &HashMap::new(), &patterns, &[]);
+        assert_eq!(dropped, 2);
+        let left: HashSet<FileKey> = registry.files().into_keys().collect();
+        assert_eq!(left, HashSet::from([kept, open, theirs]));
+        assert!(!left.contains(&deleted) && !left.contains(&replaced));
     }
 
     #[test]
