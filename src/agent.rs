@@ -45,7 +45,11 @@ pub async fn run(
         .iter()
         .any(|i| matches!(i.kind, InputKind::Filestream(_)))
     {
-        let registry = Registry::open(&config.path_data, DEFAULT_CLEAN_REMOVED_AFTER)?;
+        let registry = Registry::open_with_flush(
+            &config.path_data,
+            DEFAULT_CLEAN_REMOVED_AFTER,
+            config.registry_flush,
+        )?;
         if matches!(config.output, OutputConfig::Console { .. }) {
             warn!(
                 "output.console does not acknowledge events: file offsets are not recorded, a restart reads the files again"

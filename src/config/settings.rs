@@ -42,22 +42,27 @@ const ROOT: Schema = Schema {
 };
 
 const LUMBERWATCH: Schema = Schema {
-    keys: &["inputs", "beat"],
+    keys: &["inputs", "beat", "registry"],
     not_supported: &[],
     not_yet: &["rules"],
 };
 
 const FILEBEAT: Schema = Schema {
-    keys: &["inputs"],
+    keys: &["inputs", "registry"],
     not_supported: &[],
     not_yet: &[
-        "registry",
         "config",
         "modules",
         "autodiscover",
         "shutdown_timeout",
         "overwrite_pipelines",
     ],
+};
+
+const REGISTRY: Schema = Schema {
+    keys: &["flush"],
+    not_supported: &[],
+    not_yet: &["path", "file_permissions", "migrate_file"],
 };
 
 const PATH: Schema = Schema {
@@ -153,6 +158,17 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         None => PathBuf::from("./data"),
     };
 
+    // `filebeat.registry.flush` (or `lumberwatch.registry.flush`): 0 writes after every ack.
+    let registry_flush = match (
+        lumberwatch
+            .child("registry", &REGISTRY)?
+            .duration("flush")?,
+        filebeat.child("registry", &REGISTRY)?.duration("flush")?,
+    ) {
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => Duration::from_secs(1),
+    };
+
     let queue = root.child("queue", &QUEUE)?;
     let mem = queue.child("mem", &QUEUE_MEM)?;
     let queue_mem_events = mem
@@ -184,6 +200,7 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         metadata_beat,
         queue_mem_events,
         queue_flush,
+        registry_flush,
         logging: logging(&root)?,
     })
 }

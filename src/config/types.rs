@@ -27,6 +27,9 @@ pub struct Config {
     pub queue_mem_events: usize,
     /// `queue.mem.flush`: when the output takes a batch from the queue.
     pub queue_flush: QueueFlush,
+    /// `filebeat.registry.flush` (default 1s): how often acked file offsets are written;
+    /// 0 writes after every ack (fewest duplicates after a crash, most writes).
+    pub registry_flush: Duration,
     pub logging: LoggingConfig,
 }
 
@@ -45,6 +48,7 @@ impl Config {
             metadata_beat: "lumberwatch".into(),
             queue_mem_events: 3200,
             queue_flush: QueueFlush::default(),
+            registry_flush: Duration::from_secs(1),
             logging: LoggingConfig {
                 level: "info".into(),
                 metrics_enabled: true,

@@ -125,6 +125,8 @@ struct State {
 pub struct Registry {
     file: PathBuf,
     clean_removed_after: Duration,
+    /// `filebeat.registry.flush`: 0 = write after every ack.
+    flush_interval: Duration,
     state: Mutex<State>,
     /// Serialises writes of the state file.
     write: Mutex<()>,
@@ -135,6 +137,15 @@ pub struct Registry {
 impl Registry {
     /// Opens (creating with mode 0700) `<data>/registry/` and loads `filestream.json`.
     pub fn open(data: &Path, clean_removed_after: Duration) -> Result<Arc<Self>, RegistryError> {
+        Self::open_with_flush(data, clean_removed_after, FLUSH_INTERVAL)
+    }
+
+    /// [`Registry::open`] writing acked offsets every `flush_interval` (0: after every ack).
+    pub fn open_with_flush(
+        data: &Path,
+        clean_removed_after: Duration,
+        flush_interval: Duration,
+    ) -> Result<Arc<Self>, RegistryError> {
         let dir = data.join("registry");
         store::create_dir(&dir)?;
         let file = dir.join(store::FILE_NAME);
@@ -150,6 +161,7 @@ impl Registry {
         Ok(Arc::new(Registry {
             file,
             clean_removed_after,
+            flush_interval,
             state: Mutex::new(state),
             write: Mutex::new(()),
             flush_now: tokio::sync::Notify::new(),
@@ -330,7 +342,7 @@ impl Registry {
             file.offset = acked;
             file.updated_secs = unix_secs();
             state.dirty = true;
-            if std::mem::take(&mut state.first_ack_pending) {
+            if std::mem::take(&mut state.first_ack_pending) || self.flush_interval.is_zero() {
                 self.flush_now.notify_one();
             }
         }
@@ -357,7 +369,12 @@ impl Registry {
     /// after the first ack since the start), and cleans entries of long-gone files. Runs
     /// until aborted.
     pub async fn run_flusher(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+        // A zero interval means "on every ack": those come through `flush_now`.
+        let mut tick = tokio::time::interval(if self.flush_interval.is_zero() {
+            FLUSH_INTERVAL
+        } else {
+            self.flush_interval
+        });
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_clean = Instant::now();
         loop {

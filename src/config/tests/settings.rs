@@ -137,7 +137,7 @@ fn filebeat_features_we_lack_are_not_silently_accepted() {
         ("setup.kibana.host: localhost", "setup"),
         ("monitoring.enabled: false", "monitoring"),
         ("queue.disk.max_size: 1GB", "queue.disk"),
-        ("filebeat.registry.path: registry", "filebeat.registry"),
+        ("filebeat.registry.path: registry", "filebeat.registry.path"),
         (
             "filebeat.config.modules.path: modules.d/*.yml",
             "filebeat.config",
@@ -184,5 +184,21 @@ fn queue_flush_takes_filebeats_names_and_defaults_to_at_once() {
     assert_eq!(
         err(&format!("{MINIMAL}queue.mem.flush.min_event: 5\n")),
         "config.yml:4: queue.mem.flush.min_event: unknown key (did you mean min_events?)"
+    );
+}
+
+#[test]
+fn registry_flush_takes_filebeats_key_and_zero_means_every_ack() {
+    assert_eq!(ok(MINIMAL).registry_flush, Duration::from_secs(1));
+    assert_eq!(
+        ok(&format!("{MINIMAL}filebeat.registry.flush: 0\n")).registry_flush,
+        Duration::ZERO
+    );
+    assert_eq!(
+        ok(&format!("{MINIMAL}lumberwatch.registry.flush: 250ms\n")).registry_flush,
+        Duration::from_millis(250)
+    );
+    assert!(
+        err(&format!("{MINIMAL}filebeat.registry.path: /x\n")).contains("filebeat.registry.path"),
     );
 }
