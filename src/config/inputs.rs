@@ -81,6 +81,7 @@ const FILESTREAM: Schema = Schema {
         "parsers",
         "file_identity",
         "clean_removed",
+        "encoding",
     ],
     not_supported: &[],
     not_yet: FILESTREAM_NOT_YET,
@@ -109,6 +110,7 @@ const CONTAINER: Schema = Schema {
         "message_max_bytes",
         "file_identity",
         "clean_removed",
+        "encoding",
     ],
     not_supported: &[],
     not_yet: CONTAINER_NOT_YET,
@@ -123,7 +125,6 @@ const CONTAINER_NOT_YET: &[&str] = &[
     "keep_null",
     "index",
     "publisher_pipeline",
-    "encoding",
     "clean_inactive",
     "backoff",
     "rotation",
@@ -153,7 +154,6 @@ const FILESTREAM_NOT_YET: &[&str] = &[
     "keep_null",
     "index",
     "publisher_pipeline",
-    "encoding",
     "clean_inactive",
     "backoff",
     "rotation",
@@ -521,6 +521,22 @@ fn filestream(s: &Section<'_>, kind: &str) -> Result<FilestreamConfig, ConfigErr
         cfg.message_max_bytes = n;
     }
     cfg.clean_removed = s.bool("clean_removed")?.unwrap_or(true);
+    // Lines are read as UTF-8 with invalid bytes replaced: Filebeat's `plain` and
+    // `utf-8` (the defaults). Other encodings need a transcoder we do not have yet.
+    if let Some(encoding) = s.string("encoding")?
+        && !matches!(
+            encoding.to_ascii_lowercase().as_str(),
+            "plain" | "utf-8" | "utf8" | "ascii"
+        )
+    {
+        return Err(s.error(
+            s.line_of("encoding"),
+            "encoding",
+            Problem::Invalid(format!(
+                "{encoding:?} is not supported yet: lumberwatch reads utf-8 (invalid bytes replaced), which also covers plain and ascii"
+            )),
+        ));
+    }
     if kind == "filestream" {
         cfg.multiline = parsers(s)?;
     }

@@ -277,7 +277,7 @@ fn filestream_errors_name_line_and_key() {
         err(&with_inputs(
             "  - type: filestream\n    paths: [/x]\n    encoding: utf-16le\n"
         )),
-        "config.yml:4: lumberwatch.inputs.0.encoding: not supported yet"
+        "config.yml:4: lumberwatch.inputs.0.encoding: \"utf-16le\" is not supported yet: lumberwatch reads utf-8 (invalid bytes replaced), which also covers plain and ascii"
     );
     assert!(
         err(&with_inputs(
@@ -473,4 +473,14 @@ fn container_input_errors_name_the_file_line_and_key() {
     assert!(
         err(&with_inputs("  - type: container\n    parsers: []\n")).contains("not supported yet"),
     );
+}
+
+#[test]
+fn encodings_that_are_utf8_are_accepted() {
+    for encoding in ["plain", "utf-8", "UTF8", "ascii"] {
+        let config = ok(&with_inputs(&format!(
+            "  - type: filestream\n    paths: [/x]\n    encoding: {encoding}\n"
+        )));
+        assert_eq!(config.inputs.len(), 1, "{encoding}");
+    }
 }
