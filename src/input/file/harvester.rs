@@ -187,21 +187,17 @@ impl Harvester {
             };
             if meta.len() < lines.position() {
                 tracing::info!(path = %self.path.display(), size = meta.len(), offset = lines.position(), "file truncated: reading it again from the start");
-                if let Some(j) = multiline.as_mut().and_then(Multiline::flush)
-                    && let Some(event) = self.event(&path_json, j.message(), source, &mut unsettled)
-                {
-                    self.send(outlet, event, source).await?;
-                    queued += 1;
-                }
+                queued += self
+                    .flush_pending(
+                        outlet,
+                        &path_json,
+                        &mut multiline,
+                        &mut container,
+                        source,
+                        &mut unsettled,
+                    )
+                    .await?;
                 if let Some(c) = container.as_mut() {
-                    for d in c.decoder.flush() {
-                        if let Some(event) =
-                            self.container_event(&path_json, c, d, source, &mut unsettled)
-                        {
-                            self.send(outlet, event, source).await?;
-                            queued += 1;
-                        }
-                    }
                     c.decoder.reset(0);
                 }
                 if self.identity_by_content {
@@ -240,22 +236,16 @@ impl Harvester {
                 false
             };
             if closing {
-                if let Some(j) = multiline.as_mut().and_then(Multiline::flush)
-                    && let Some(event) = self.event(&path_json, j.message(), source, &mut unsettled)
-                {
-                    self.send(outlet, event, source).await?;
-                    queued += 1;
-                }
-                if let Some(c) = container.as_mut() {
-                    for d in c.decoder.flush() {
-                        if let Some(event) =
-                            self.container_event(&path_json, c, d, source, &mut unsettled)
-                        {
-                            self.send(outlet, event, source).await?;
-                            queued += 1;
-                        }
-                    }
-                }
+                queued += self
+                    .flush_pending(
+                        outlet,
+                        &path_json,
+                        &mut multiline,
+                        &mut container,
+                        source,
+                        &mut unsettled,
+                    )
+                    .await?;
                 break Ok(queued);
             }
             let mut wait = poll;
@@ -367,6 +357,35 @@ impl Harvester {
         });
         *unsettled = end;
         Some(event)
+    }
+
+    /// Ships what multiline or the container joiner still holds (at truncation and at
+    /// close). Returns how many events were queued.
+    async fn flush_pending(
+        &mut self,
+        outlet: &Outlet,
+        path_json: &str,
+        multiline: &mut Option<Multiline>,
+        container: &mut Option<ContainerPart>,
+        source: u64,
+        unsettled: &mut u64,
+    ) -> Result<u64, HarvestError> {
+        let mut queued = 0;
+        if let Some(j) = multiline.as_mut().and_then(Multiline::flush)
+            && let Some(event) = self.event(path_json, j.message(), source, unsettled)
+        {
+            self.send(outlet, event, source).await?;
+            queued += 1;
+        }
+        if let Some(c) = container.as_mut() {
+            for d in c.decoder.flush() {
+                if let Some(event) = self.container_event(path_json, c, d, source, unsettled) {
+                    self.send(outlet, event, source).await?;
+                    queued += 1;
+                }
+            }
+        }
+        Ok(queued)
     }
 
     async fn send(&self, outlet: &Outlet, event: Event, source: u64) -> Result<(), HarvestError> {
