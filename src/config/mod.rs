@@ -31,6 +31,7 @@
 //! config file (in [`load`]) and the environment.
 
 mod env;
+mod files;
 mod inputs;
 mod normalize;
 mod output;
