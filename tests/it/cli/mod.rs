@@ -358,3 +358,22 @@ fn logstash_output(host: &str, ssl: &str) -> String {
 }
 
 const QUIET: &str = "logging.level: info\nlogging.metrics.enabled: false\n";
+
+/// `run -c` with a `type: stdin` input shipping to `addr`; its stdin is handed back.
+fn run_stdin_to(dir: &Path, addr: SocketAddr) -> (Proc, std::process::ChildStdin) {
+    let config = write_config(
+        dir,
+        &format!(
+            "lumberwatch.inputs:\n  - type: stdin\n{}{QUIET}",
+            logstash_output(&addr.to_string(), "")
+        ),
+    );
+    let path = config.display().to_string();
+    let mut run = Proc::spawn(
+        "run",
+        lumberwatch(dir, &["run", "-c", &path]),
+        Stdio::piped(),
+    );
+    let stdin = run.child.stdin.take().expect("stdin is piped");
+    (run, stdin)
+}

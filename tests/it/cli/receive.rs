@@ -45,20 +45,7 @@ fn garbage_on_the_receivers_port_does_not_stop_it_serving_a_real_client() {
     );
     send_garbage(receiver.addr, &[0xff; 4096]);
 
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "lumberwatch.inputs:\n  - type: stdin\n{}{QUIET}",
-            logstash_output(&receiver.addr.to_string(), "")
-        ),
-    );
-    let path = config.display().to_string();
-    let mut run = Proc::spawn(
-        "run",
-        lumberwatch(dir.path(), &["run", "-c", &path]),
-        Stdio::piped(),
-    );
-    let mut stdin = run.child.stdin.take().expect("stdin is piped");
+    let (mut run, mut stdin) = run_stdin_to(dir.path(), receiver.addr);
     stdin
         .write_all(b"after the garbage 1\nafter the garbage 2\n")
         .expect("writing to run's stdin");

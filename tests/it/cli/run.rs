@@ -221,20 +221,7 @@ fn run_with_stdin_still_open_stops_promptly_on_sigterm() {
         &dir.path().join("events.jsonl"),
         &[],
     );
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "lumberwatch.inputs:\n  - type: stdin\n{}{QUIET}",
-            logstash_output(&receiver.addr.to_string(), "")
-        ),
-    );
-    let path = config.display().to_string();
-    let mut run = Proc::spawn(
-        "run",
-        lumberwatch(dir.path(), &["run", "-c", &path]),
-        Stdio::piped(),
-    );
-    let mut stdin = run.child.stdin.take().expect("stdin is piped");
+    let (mut run, mut stdin) = run_stdin_to(dir.path(), receiver.addr);
     stdin
         .write_all(b"one\ntwo\nthree\n")
         .expect("writing to run's stdin");
