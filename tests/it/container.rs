@@ -4,15 +4,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use lumberwatch::config::{
-    Config, ContainerOptions, FilestreamConfig, InputCommon, InputConfig, InputKind, OutputConfig,
-};
+use lumberwatch::config::{ContainerOptions, FilestreamConfig};
 use lumberwatch::input::container::{Format, StreamFilter};
 use lumberwatch::receive::{Faults, ReceivedBatch};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::support::{logstash, receiver};
+use crate::support::{Agent, receiver};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -24,32 +22,9 @@ async fn ship(data: &Path, paths: Vec<String>, options: ContainerOptions, n: usi
     fs.input_type = "container".into();
     fs.container = Some(options);
     fs.check_interval = Duration::from_millis(50);
-    let input = InputConfig {
-        kind: InputKind::Filestream(fs),
-        common: InputCommon {
-            enabled: true,
-            ..InputCommon::default()
-        },
-    };
-    let hosts = [format!("127.0.0.1:{}", r.handle.local_addr().port())];
-    let mut config = Config::new(vec![input], OutputConfig::Logstash(logstash(&hosts)));
-    config.path_data = data.to_path_buf();
-    config.logging.metrics_enabled = false;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        lumberwatch::agent::run(&config, shutdown, |_| {})
-            .await
-            .expect("agent runs")
-    });
+    let agent = Agent::start_with(data, fs, r.handle.local_addr().port());
     let got = receive(&mut r.batches, n).await;
-    let _ = stop.send(());
-    tokio::time::timeout(LIMIT, task)
-        .await
-        .expect("agent stops in time")
-        .expect("agent task");
+    agent.stop().await;
     got
 }
 

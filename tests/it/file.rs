@@ -6,63 +6,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lumberwatch::agent::RunSummary;
-use lumberwatch::config::{
-    Config, FilestreamConfig, InputCommon, InputConfig, InputKind, OutputConfig,
-};
+use lumberwatch::config::FilestreamConfig;
 use lumberwatch::receive::{Faults, ReceivedBatch};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
-use crate::support::{logstash, receiver};
+use crate::support::{Agent, receiver};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-struct Agent {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<RunSummary>,
-}
-
-impl Agent {
-    fn start(data: &Path, pattern: &str, port: u16) -> Agent {
-        let mut fs = FilestreamConfig::new(vec![pattern.to_string()]);
-        fs.check_interval = Duration::from_millis(50);
-        Agent::start_with(data, fs, port)
-    }
-
-    fn start_with(data: &Path, fs: FilestreamConfig, port: u16) -> Agent {
-        let input = InputConfig {
-            kind: InputKind::Filestream(fs),
-            common: InputCommon {
-                enabled: true,
-                ..InputCommon::default()
-            },
-        };
-        let hosts = [format!("127.0.0.1:{port}")];
-        let mut config = Config::new(vec![input], OutputConfig::Logstash(logstash(&hosts)));
-        config.path_data = data.to_path_buf();
-        config.logging.metrics_enabled = false;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            lumberwatch::agent::run(&config, shutdown, |_| {})
-                .await
-                .expect("agent runs")
-        });
-        Agent { stop, task }
-    }
-
-    async fn stop(self) -> RunSummary {
-        let _ = self.stop.send(());
-        tokio::time::timeout(LIMIT, self.task)
-            .await
-            .expect("agent stops in time")
-            .expect("agent task")
-    }
-}
 
 /// One shipped line: (file name, `log.offset`, message).
 type Shipped = (String, u64, String);

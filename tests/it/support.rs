@@ -1,15 +1,20 @@
 //! Shared setup: an embedded receiver on a free loopback port, the repo's test
 //! certificates, output configs, and a bounded wait for events.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lumberwatch::config::{BackoffConfig, LogstashConfig, SslConfig};
+use lumberwatch::agent::RunSummary;
+use lumberwatch::config::{
+    BackoffConfig, Config, FilestreamConfig, InputCommon, InputConfig, InputKind, LogstashConfig,
+    OutputConfig, SslConfig,
+};
 use lumberwatch::event::Event;
 use lumberwatch::receive::{Faults, ReceivedBatch, Receiver, ReceiverConfig, ReceiverHandle};
 use lumberwatch::tls::{ClientAuth, ServerTls};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 pub fn cert(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -126,4 +131,52 @@ pub async fn collect(batches: &mut mpsc::Receiver<ReceivedBatch>, want: u64) -> 
         }
     }
     all
+}
+
+const AGENT_STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// The whole agent in this process with one file input, stopped on demand.
+pub struct Agent {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<RunSummary>,
+}
+
+impl Agent {
+    pub fn start(data: &Path, pattern: &str, port: u16) -> Agent {
+        let mut fs = FilestreamConfig::new(vec![pattern.to_string()]);
+        fs.check_interval = Duration::from_millis(50);
+        Agent::start_with(data, fs, port)
+    }
+
+    pub fn start_with(data: &Path, fs: FilestreamConfig, port: u16) -> Agent {
+        let input = InputConfig {
+            kind: InputKind::Filestream(fs),
+            common: InputCommon {
+                enabled: true,
+                ..InputCommon::default()
+            },
+        };
+        let hosts = [format!("127.0.0.1:{port}")];
+        let mut config = Config::new(vec![input], OutputConfig::Logstash(logstash(&hosts)));
+        config.path_data = data.to_path_buf();
+        config.logging.metrics_enabled = false;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            lumberwatch::agent::run(&config, shutdown, |_| {})
+                .await
+                .expect("agent runs")
+        });
+        Agent { stop, task }
+    }
+
+    pub async fn stop(self) -> RunSummary {
+        let _ = self.stop.send(());
+        tokio::time::timeout(AGENT_STOP_LIMIT, self.task)
+            .await
+            .expect("agent stops in time")
+            .expect("agent task")
+    }
 }
