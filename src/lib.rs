@@ -11,6 +11,7 @@ pub mod event;
 pub mod input;
 pub mod logging;
 pub mod output;
+pub mod parse;
 pub mod proto;
 pub mod receive;
 pub mod registry;
