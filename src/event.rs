@@ -22,6 +22,22 @@ pub struct Origin {
     pub source: u64,
     pub start: u64,
     pub end: u64,
+    /// How many events share this range (one line that became several records, like
+    /// the flow tuples of an Azure record): the range counts as shipped only when all
+    /// of them are acked, whatever order the acks come in.
+    pub parts: u32,
+}
+
+impl Origin {
+    /// The range of one event.
+    pub fn whole(source: u64, start: u64, end: u64) -> Self {
+        Origin {
+            source,
+            start,
+            end,
+            parts: 1,
+        }
+    }
 }
 
 impl Event {

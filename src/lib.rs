@@ -16,5 +16,6 @@ pub mod proto;
 pub mod receive;
 pub mod registry;
 pub mod signal;
+pub mod stats;
 pub mod testbed;
 pub mod tls;

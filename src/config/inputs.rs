@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use super::files::{CONTAINER, FILESTREAM, LOG, filestream};
+use super::parser::parser;
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
 use super::yaml::{Node, Value};
 use super::{ConfigError, InputCommon, InputConfig, InputKind, Problem};
@@ -18,6 +19,7 @@ const STDIN: Schema = Schema {
         "tags",
         "fields",
         "fields_under_root",
+        "parser",
     ],
     not_supported: &[],
     not_yet: &[
@@ -241,6 +243,10 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
             .collect(),
         fields: s.json_map("fields")?.unwrap_or_default(),
         fields_under_root: s.bool("fields_under_root")?.unwrap_or(false),
+        parser: match kind {
+            InputKind::Generator { .. } => None,
+            _ => parser(&s)?,
+        },
     };
     Ok(InputConfig { kind, common })
 }

@@ -35,6 +35,7 @@ mod files;
 mod inputs;
 mod normalize;
 mod output;
+mod parser;
 mod section;
 mod settings;
 pub mod types;

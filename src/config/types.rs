@@ -94,6 +94,8 @@ pub struct InputCommon {
     pub tags: Vec<String>,
     pub fields: serde_json::Map<String, serde_json::Value>,
     pub fields_under_root: bool,
+    /// `parser`: the connection-log format of the input's lines, if any.
+    pub parser: Option<crate::parse::ParserSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -72,6 +72,9 @@ struct Source {
     acked: u64,
     /// Acked ranges past `acked`, start → end, disjoint and not touching.
     ranges: BTreeMap<u64, u64>,
+    /// Ranges shared by several events (see [`crate::event::Origin::parts`]), by start: how many of
+    /// their events are not acked yet.
+    shared: HashMap<u64, u32>,
 }
 
 impl Source {
@@ -206,6 +209,7 @@ impl Registry {
                 key,
                 acked: offset,
                 ranges: BTreeMap::new(),
+                shared: HashMap::new(),
             },
         );
         let changed = state.files.get(&key).is_none_or(|f| {
@@ -407,6 +411,17 @@ impl AckSink for Registry {
     fn acked(&self, events: &[Event]) {
         let mut state = self.state();
         for origin in events.iter().filter_map(|e| e.origin) {
+            if origin.parts > 1 {
+                let Some(src) = state.sources.get_mut(&origin.source) else {
+                    continue;
+                };
+                let left = src.shared.entry(origin.start).or_insert(origin.parts);
+                *left -= 1;
+                if *left > 0 {
+                    continue;
+                }
+                src.shared.remove(&origin.start);
+            }
             self.ack(&mut state, origin.source, origin.start, origin.end);
         }
     }

@@ -15,7 +15,7 @@ fn open(dir: &Path) -> Arc<Registry> {
 fn line(source: u64, start: u64, end: u64) -> Event {
     Event {
         json: bytes::Bytes::from_static(b"{}"),
-        origin: Some(Origin { source, start, end }),
+        origin: Some(Origin::whole(source, start, end)),
     }
 }
 
@@ -46,6 +46,7 @@ fn source_merges_touching_and_overlapping_ranges() {
         key: KEY,
         acked: 100,
         ranges: BTreeMap::new(),
+        shared: HashMap::new(),
     };
     assert!(!s.ack(200, 210));
     assert!(!s.ack(150, 160));
@@ -345,4 +346,26 @@ async fn the_first_ack_after_a_start_is_written_at_once_later_ones_batched() {
     }
     assert_eq!(on_disk(), Some(9));
     flusher.abort();
+}
+
+#[test]
+fn a_line_shared_by_several_events_settles_when_all_are_acked_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path());
+    let src = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
+    let part = |start, end| Event {
+        json: bytes::Bytes::from_static(b"{}"),
+        origin: Some(Origin {
+            parts: 3,
+            ..Origin::whole(src, start, end)
+        }),
+    };
+    reg.acked(&[line(src, 0, 10)]);
+    // Three records of the line 10..90, acked last first, over two batches.
+    reg.acked(&[part(10, 90)]);
+    assert_eq!(reg.offset(KEY), Some(10));
+    reg.acked(&[part(10, 90), line(src, 90, 95)]);
+    assert_eq!(reg.offset(KEY), Some(10));
+    reg.acked(&[part(10, 90)]);
+    assert_eq!(reg.offset(KEY), Some(95));
 }

@@ -28,6 +28,7 @@ fn stdin_input_with_common_settings() {
                 tags: vec!["a".into(), "b".into()],
                 fields,
                 fields_under_root: true,
+                parser: None,
             },
         }]
     );

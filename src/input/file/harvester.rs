@@ -301,11 +301,7 @@ impl Harvester {
             }
             b.extend_from_slice(b"}");
         });
-        event.origin = Some(Origin {
-            source,
-            start: *unsettled,
-            end: m.end,
-        });
+        event.origin = Some(Origin::whole(source, *unsettled, m.end));
         *unsettled = m.end;
         Some(event)
     }
@@ -350,11 +346,7 @@ impl Harvester {
             None => template.event(&d.text, extra),
         };
         let end = d.end.max(*unsettled);
-        event.origin = Some(Origin {
-            source,
-            start: *unsettled,
-            end,
-        });
+        event.origin = Some(Origin::whole(source, *unsettled, end));
         *unsettled = end;
         Some(event)
     }
