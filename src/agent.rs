@@ -2,8 +2,8 @@
 //! metrics line every period, and shuts down without losing what was accepted.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,8 +14,10 @@ use tracing::{info, warn};
 use crate::config::{Config, InputKind, OutputConfig};
 use crate::event::{AgentInfo, Event};
 use crate::input::Outlet;
+use crate::input::parsing::{ParseCounters, StatsFeed, unix_now};
 use crate::output::{AckSink, LogstashOutput, OutputStats, run_console};
-use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
+use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry, StatsFile};
+use crate::stats::Stats;
 
 /// How long a shutdown waits for the output to get outstanding events acked.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,16 +81,24 @@ pub async fn run(
         Output::Console(_) => stats,
     };
 
+    let parse_counters = Arc::new(ParseCounters::default());
+    let stats = open_stats(config)?;
+    let feed = stats.as_ref().map(|s| StatsFeed::new(s.stats.clone()));
+    let stats_flusher = stats
+        .clone()
+        .map(|s| tokio::spawn(s.run_flusher(config.stats.flush)));
     let queued = Arc::new(AtomicU64::new(0));
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
-        let outlet = Outlet::new(tx.clone(), queued.clone());
+        let outlet = Outlet::new(tx.clone(), queued.clone())
+            .with_pipeline(parse_counters.clone(), feed.clone());
         let (input, agent, registry) = (input.clone(), agent.clone(), registry.clone());
         inputs.spawn(async move { crate::input::run(&input, &agent, outlet, registry).await });
     }
     drop(tx);
     let metrics = tokio::spawn(log_metrics(
         output_stats.clone(),
+        parse_counters,
         config.logging.metrics_period,
         config.logging.metrics_enabled,
     ));
@@ -143,6 +153,16 @@ pub async fn run(
     if let Some(flusher) = flusher {
         flusher.abort();
     }
+    if let Some(flusher) = stats_flusher {
+        flusher.abort();
+    }
+    if let Some(stats) = stats {
+        match tokio::task::spawn_blocking(move || stats.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "statistics not written at shutdown"),
+            Err(e) => warn!(error = %e, "statistics writer task failed"),
+        }
+    }
     if let Some(registry) = &registry {
         // What the output got acked before the end is recorded, even on a timeout.
         let writer = registry.clone();
@@ -170,17 +190,83 @@ enum Output {
     Console(tokio::task::JoinHandle<std::io::Result<()>>),
 }
 
+/// The per-source statistics of a run and the file they are kept in.
+#[derive(Clone)]
+struct SavedStats {
+    stats: Arc<Mutex<Stats>>,
+    file: StatsFile,
+}
+
+/// The statistics, restored from `path.data` if saved there; `None` when no input
+/// feeds them (no `parser`, no socket input), so that nothing is written for nothing.
+fn open_stats(config: &Config) -> anyhow::Result<Option<SavedStats>> {
+    if !config.inputs.iter().any(|i| i.feeds_stats()) {
+        return Ok(None);
+    }
+    let mut stats = Stats::new(config.stats.tables());
+    let file = StatsFile::new(&config.path_data);
+    if let Some(snapshot) = file.load()? {
+        match stats.restore(snapshot) {
+            Ok(tables) => info!(tables, path = %file.path().display(), "statistics restored"),
+            Err(e) => anyhow::bail!(
+                "statistics file {} does not match this lumberwatch ({e}); move it aside to start the statistics over",
+                file.path().display()
+            ),
+        }
+    }
+    Ok(Some(SavedStats {
+        stats: Arc::new(Mutex::new(stats)),
+        file,
+    }))
+}
+
+impl SavedStats {
+    /// Drops expired buckets and writes the file.
+    fn save(&self) -> Result<(), crate::registry::RegistryError> {
+        let snapshot = {
+            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            stats.expire(unix_now());
+            stats.snapshot()
+        };
+        self.file.save(snapshot)
+    }
+
+    async fn run_flusher(self, every: Duration) {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let saver = self.clone();
+            match tokio::task::spawn_blocking(move || saver.save()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "statistics not written"),
+                Err(e) => warn!(error = %e, "statistics writer task failed"),
+            }
+        }
+    }
+}
+
 /// The Beats' "Non-zero metrics in the last 30s" line: deltas since the last one.
-async fn log_metrics(stats: Arc<OutputStats>, period: Duration, enabled: bool) {
+async fn log_metrics(
+    stats: Arc<OutputStats>,
+    parse: Arc<ParseCounters>,
+    period: Duration,
+    enabled: bool,
+) {
     if !enabled || period.is_zero() {
         return;
     }
-    let mut last = stats.snapshot();
+    let counters = || {
+        let mut all = stats.snapshot().to_vec();
+        all.extend(parse.snapshot());
+        all
+    };
+    let mut last = counters();
     let mut tick = tokio::time::interval(period);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let now = stats.snapshot();
+        let now = counters();
         let deltas: Vec<String> = now
             .iter()
             .zip(last.iter())

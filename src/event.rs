@@ -107,6 +107,10 @@ pub struct EventTemplate {
 
 pub const ECS_VERSION: &str = "8.0.0";
 
+/// The tag of events whose line did not parse (container lines, connection logs):
+/// they are shipped as they are, never dropped.
+pub const PARSE_FAILURE_TAG: &str = "lumberwatch_parse_failure";
+
 impl EventTemplate {
     pub fn new(agent: &AgentInfo, shape: &EventShape) -> Self {
         let version = env!("CARGO_PKG_VERSION");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::section::{Schema, Section, wrong_type};
 use super::yaml::Node;
-use super::{Config, ConfigError, LoggingConfig, Problem, QueueFlush, inputs, output};
+use super::{Config, ConfigError, LoggingConfig, Problem, QueueFlush, StatsConfig, inputs, output};
 
 const ROOT: Schema = Schema {
     keys: &[
@@ -42,7 +42,7 @@ const ROOT: Schema = Schema {
 };
 
 const LUMBERWATCH: Schema = Schema {
-    keys: &["inputs", "beat", "registry"],
+    keys: &["inputs", "beat", "registry", "stats"],
     not_supported: &[],
     not_yet: &["rules"],
 };
@@ -63,6 +63,12 @@ const REGISTRY: Schema = Schema {
     keys: &["flush"],
     not_supported: &[],
     not_yet: &["path", "file_permissions", "migrate_file"],
+};
+
+const STATS: Schema = Schema {
+    keys: &["keys", "bucket", "retention", "max_keys", "flush"],
+    not_supported: &[],
+    not_yet: &[],
 };
 
 const PATH: Schema = Schema {
@@ -201,7 +207,47 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         queue_mem_events,
         queue_flush,
         registry_flush,
+        stats: stats(&lumberwatch)?,
         logging: logging(&root)?,
+    })
+}
+
+/// `lumberwatch.stats`: which fields the per-source statistics are kept by, and how.
+fn stats(lumberwatch: &Section<'_>) -> Result<StatsConfig, ConfigError> {
+    let s = lumberwatch.child("stats", &STATS)?;
+    let defaults = StatsConfig::default();
+    let keys = match s.strings("keys")? {
+        None => defaults.keys,
+        Some(items) => {
+            if let Some(empty) = items.iter().find(|i| i.text.trim().is_empty()) {
+                let problem = Problem::Invalid("a key field name must not be empty".into());
+                return Err(s.error(Some(empty.line), "keys", problem));
+            }
+            items.into_iter().map(|i| i.text).collect()
+        }
+    };
+    let secs = |key: &str, default: u32, min: u32| -> Result<u32, ConfigError> {
+        let Some(d) = s.duration(key)? else {
+            return Ok(default);
+        };
+        match u32::try_from(d.as_secs()) {
+            Ok(n) if n >= min && d.subsec_nanos() == 0 => Ok(n),
+            _ => {
+                let msg = format!("must be whole seconds, at least {min}s and under 136 years");
+                Err(s.error(s.line_of(key), key, Problem::Invalid(msg)))
+            }
+        }
+    };
+    let bucket_secs = secs("bucket", defaults.bucket_secs, 1)?;
+    let retention_secs = secs("retention", defaults.retention_secs, bucket_secs)?;
+    Ok(StatsConfig {
+        keys,
+        bucket_secs,
+        retention_secs,
+        max_keys: s
+            .usize_min("max_keys", 1, "a positive integer")?
+            .unwrap_or(defaults.max_keys),
+        flush: s.duration("flush")?.unwrap_or(defaults.flush),
     })
 }
 

@@ -30,7 +30,49 @@ pub struct Config {
     /// `filebeat.registry.flush` (default 1s): how often acked file offsets are written;
     /// 0 writes after every ack (fewest duplicates after a crash, most writes).
     pub registry_flush: Duration,
+    /// `lumberwatch.stats`: the per-source statistics.
+    pub stats: StatsConfig,
     pub logging: LoggingConfig,
+}
+
+/// `lumberwatch.stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsConfig {
+    /// `keys` (default `[source.ip]`): one table per field.
+    pub keys: Vec<String>,
+    /// `bucket` (default 1m): the resolution of window sums.
+    pub bucket_secs: u32,
+    /// `retention` (default 25h): the longest window kept.
+    pub retention_secs: u32,
+    /// `max_keys` (default 100000) per table; the longest-silent keys are evicted past it.
+    pub max_keys: usize,
+    /// `flush` (default 10s): how often the statistics are saved under `path.data`.
+    pub flush: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        use crate::stats::TableSpec;
+        StatsConfig {
+            keys: vec!["source.ip".to_string()],
+            bucket_secs: TableSpec::DEFAULT_BUCKET_SECS,
+            retention_secs: TableSpec::DEFAULT_RETENTION_SECS,
+            max_keys: TableSpec::DEFAULT_MAX_KEYS,
+            flush: Duration::from_secs(10),
+        }
+    }
+}
+
+impl StatsConfig {
+    /// The tables these settings ask for.
+    pub fn tables(&self) -> impl Iterator<Item = crate::stats::TableSpec> + '_ {
+        self.keys.iter().map(|key| crate::stats::TableSpec {
+            key: key.clone(),
+            bucket_secs: self.bucket_secs,
+            retention_secs: self.retention_secs,
+            max_keys: self.max_keys,
+        })
+    }
 }
 
 impl Config {
@@ -49,6 +91,7 @@ impl Config {
             queue_mem_events: 3200,
             queue_flush: QueueFlush::default(),
             registry_flush: Duration::from_secs(1),
+            stats: StatsConfig::default(),
             logging: LoggingConfig {
                 level: "info".into(),
                 metrics_enabled: true,
@@ -219,6 +262,13 @@ impl FilestreamConfig {
 pub struct InputConfig {
     pub kind: InputKind,
     pub common: InputCommon,
+}
+
+impl InputConfig {
+    /// Whether the input feeds the per-source statistics: it parses connection records.
+    pub fn feeds_stats(&self) -> bool {
+        self.common.parser.is_some()
+    }
 }
 
 // One per process: the size difference between variants costs nothing.

@@ -5,6 +5,7 @@
 pub mod container;
 pub mod file;
 mod generator;
+pub mod parsing;
 mod stdin;
 
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use tokio::sync::mpsc;
 
 use crate::config::{InputConfig, InputKind};
 use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
+use crate::parse::{ParseError, ParserSpec};
 use crate::registry::Registry;
+use parsing::{LineParsing, ParseCounters, StatsFeed};
 
 pub use generator::Generator;
 
@@ -29,11 +32,48 @@ pub struct QueueClosed;
 pub struct Outlet {
     queue: mpsc::Sender<Event>,
     queued: Arc<AtomicU64>,
+    parse_counters: Arc<ParseCounters>,
+    stats: Option<StatsFeed>,
 }
 
 impl Outlet {
     pub fn new(queue: mpsc::Sender<Event>, queued: Arc<AtomicU64>) -> Self {
-        Outlet { queue, queued }
+        Outlet {
+            queue,
+            queued,
+            parse_counters: Arc::default(),
+            stats: None,
+        }
+    }
+
+    /// The same outlet counting parse results in `counters` and feeding connection
+    /// records to `stats`.
+    pub fn with_pipeline(mut self, counters: Arc<ParseCounters>, stats: Option<StatsFeed>) -> Self {
+        self.parse_counters = counters;
+        self.stats = stats;
+        self
+    }
+
+    /// The statistics this outlet feeds, if any (socket inputs count their peers).
+    pub fn stats(&self) -> Option<&StatsFeed> {
+        self.stats.as_ref()
+    }
+
+    /// A parser stage for one source of an input with `parser` set.
+    pub fn parsing(
+        &self,
+        spec: Option<&ParserSpec>,
+        template: &EventTemplate,
+    ) -> Result<Option<LineParsing>, ParseError> {
+        spec.map(|spec| {
+            LineParsing::new(
+                spec,
+                template,
+                self.parse_counters.clone(),
+                self.stats.clone(),
+            )
+        })
+        .transpose()
     }
 
     /// Waits for room in the queue (back-pressure), then hands the event over.
@@ -62,7 +102,8 @@ pub async fn run(
     match &cfg.kind {
         InputKind::Stdin => {
             let mut template = EventTemplate::new(agent, &shape("stdin"));
-            Ok(stdin::run(tokio::io::stdin(), &mut template, &queue).await?)
+            let parsing = queue.parsing(cfg.common.parser.as_ref(), &template)?;
+            Ok(stdin::run(tokio::io::stdin(), &mut template, &queue, parsing).await?)
         }
         InputKind::Generator {
             count,
@@ -82,7 +123,8 @@ pub async fn run(
             let registry = registry.ok_or_else(|| {
                 anyhow::anyhow!("a {} input needs the registry (path.data)", fs.input_type)
             })?;
-            Ok(file::run(fs, cfg.common.id.as_deref(), template, queue, registry).await?)
+            let (id, parser) = (cfg.common.id.as_deref(), cfg.common.parser.as_ref());
+            Ok(file::run(fs, id, parser, template, queue, registry).await?)
         }
     }
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
+use super::parsing::LineParsing;
 use super::{Outlet, QueueClosed};
 use crate::event::EventTemplate;
 
@@ -16,14 +17,17 @@ pub enum StdinError {
 }
 
 /// Reads lines until end of input. Invalid UTF-8 is replaced, never dropped; `\r\n`
-/// and `\n` are stripped; `log.offset` is the byte offset of the line's start.
+/// and `\n` are stripped; `log.offset` is the byte offset of the line's start. With a
+/// `parser`, a line may become several events (or none, for a header).
 pub async fn run<R: AsyncRead + Unpin>(
     reader: R,
     template: &mut EventTemplate,
     queue: &Outlet,
+    mut parsing: Option<LineParsing>,
 ) -> Result<u64, StdinError> {
     let mut reader = BufReader::with_capacity(256 << 10, reader);
     let mut line = Vec::new();
+    let mut ready = Vec::new();
     let (mut offset, mut count) = (0u64, 0u64);
     loop {
         line.clear();
@@ -37,12 +41,18 @@ pub async fn run<R: AsyncRead + Unpin>(
         let text = String::from_utf8_lossy(&line);
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let text = text.strip_suffix('\r').unwrap_or(text);
-        let event = template.event(text, |b| {
+        let extra = |b: &mut bytes::BytesMut| {
             write!(b, ",\"log\":{{\"offset\":{offset}}}").expect("writing to memory cannot fail");
-        });
-        queue.send(event).await?;
+        };
+        match parsing.as_mut() {
+            None => ready.push(template.event(text, extra)),
+            Some(p) => p.events(template, text, &[], None, &extra, &mut ready),
+        }
+        for event in ready.drain(..) {
+            queue.send(event).await?;
+            count += 1;
+        }
         offset += n as u64;
-        count += 1;
     }
 }
 
@@ -58,7 +68,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let tx = Outlet::new(tx, Default::default());
         let input: &[u8] = b"first\r\nsecond \xff\nlast without newline";
-        assert_eq!(run(input, &mut template, &tx).await.unwrap(), 3);
+        assert_eq!(run(input, &mut template, &tx, None).await.unwrap(), 3);
         let mut got = Vec::new();
         while let Ok(e) = rx.try_recv() {
             let v: serde_json::Value = serde_json::from_slice(&e.json).unwrap();

@@ -42,7 +42,7 @@ pub enum Outcome {
 }
 
 /// A parser for one source's lines.
-pub trait LineParser: Send {
+pub trait LineParser: Send + Sync {
     /// Parses one line (without its line ending), appending its records to `out`.
     fn parse(&mut self, line: &str, out: &mut Vec<ConnectionRecord>)
     -> Result<Outcome, ParseError>;

@@ -12,6 +12,7 @@
 //! temp file, fsync, rename, fsync of the directory. A state file that is corrupt or from
 //! a newer version is an error with a way out, never a silent re-read of every file.
 
+mod stats_file;
 mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::event::Event;
 use crate::output::AckSink;
 
+pub use stats_file::{STATS_FILE_NAME, StatsFile};
 pub use store::{FORMAT_VERSION, RegistryError};
 
 /// How often a dirty registry is written at most.

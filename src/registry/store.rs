@@ -36,6 +36,11 @@ pub enum RegistryError {
         path.display()
     )]
     Newer { path: PathBuf, version: u64 },
+    #[error(
+        "statistics file {} is unreadable ({reason}); move it aside to start the statistics over",
+        path.display()
+    )]
+    StatsCorrupt { path: PathBuf, reason: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -180,6 +185,12 @@ pub(super) fn save(file: &Path, files: &HashMap<FileKey, FileState>) -> Result<(
         files: entries,
     };
     let bytes = serde_json::to_vec(&doc).expect("the registry document always serialises");
+    write_atomic(file, &bytes)
+}
+
+/// Replaces `file` with `bytes` so that a crash leaves the old or the new content,
+/// never a mix: temp file (0600), fsync, rename, fsync of the directory.
+pub(crate) fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     let temp = temp_path(file);
     let mut out = OpenOptions::new()
         .write(true)
@@ -188,7 +199,7 @@ pub(super) fn save(file: &Path, files: &HashMap<FileKey, FileState>) -> Result<(
         .mode(0o600)
         .open(&temp)
         .map_err(io(&temp))?;
-    out.write_all(&bytes).map_err(io(&temp))?;
+    out.write_all(bytes).map_err(io(&temp))?;
     out.sync_all().map_err(io(&temp))?;
     drop(out);
     fs::rename(&temp, file).map_err(io(file))?;

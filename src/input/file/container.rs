@@ -1,16 +1,13 @@
 //! What a harvester of `type: container` adds to the filestream machinery: the
 //! per-line [`Decoder`] and the per-file part of its events (`container.*` from the
 //! path and, once per file, Docker's `config.v2.json`). It never drops a line: one that
-//! does not parse is shipped raw, tagged [`PARSE_FAILURE_TAG`].
+//! does not parse is shipped raw, tagged [`crate::event::PARSE_FAILURE_TAG`].
 
 use std::path::Path;
 
 use crate::config::ContainerOptions;
 use crate::event::EventTemplate;
 use crate::input::container::{Decoder, docker_config_path, parse_log_path, read_docker_metadata};
-
-/// The tag of an event whose line is not a container log line.
-pub const PARSE_FAILURE_TAG: &str = "lumberwatch_parse_failure";
 
 /// Room for a raw line's framing (JSON keys, escapes, CRI prefix) over the message's
 /// `message_max_bytes`: the runtimes split lines at 16 KiB, so a whole raw line fits
@@ -21,7 +18,7 @@ pub(super) struct ContainerPart {
     pub decoder: Decoder,
     /// `,"container":{...}` (empty when the path says nothing about the container).
     pub fields_json: String,
-    /// The input's template with [`PARSE_FAILURE_TAG`] added to the tags.
+    /// The input's template with [`crate::event::PARSE_FAILURE_TAG`] added to the tags.
     pub failure_template: EventTemplate,
     /// Longest raw line read whole.
     pub raw_line_max_bytes: usize,
@@ -38,7 +35,7 @@ impl ContainerPart {
         ContainerPart {
             decoder: Decoder::new(options.format, options.stream, max_bytes, 0),
             fields_json: container_fields(path),
-            failure_template: template.with_tag(PARSE_FAILURE_TAG),
+            failure_template: template.with_tag(crate::event::PARSE_FAILURE_TAG),
             raw_line_max_bytes: max_bytes.saturating_add(RAW_LINE_OVERHEAD_BYTES),
         }
     }

@@ -22,6 +22,7 @@ use super::lines::LineSplitter;
 use super::multiline::{Joined, Multiline};
 use crate::event::{Event, EventTemplate, Origin};
 use crate::input::container::Decoded;
+use crate::input::parsing::LineParsing;
 use crate::input::{Outlet, QueueClosed};
 use crate::registry::{FileKey, Registry};
 
@@ -62,6 +63,8 @@ pub(super) struct Harvester {
     pub multiline: Option<Multiline>,
     /// `type: container`: lines are decoded (and partial ones joined) into messages.
     pub container: Option<ContainerPart>,
+    /// `parser`: a message becomes one event per connection record.
+    pub parsing: Option<LineParsing>,
     /// Changes when a watched file may have new data (filesystem notifications).
     pub wake: Option<tokio::sync::watch::Receiver<u64>>,
 }
@@ -111,6 +114,8 @@ impl Harvester {
         // bytes are settled by the next event that is queued.
         let mut unsettled = offset;
         let mut buf = vec![0u8; READ_BYTES];
+        // Events of the current line (a parsed line may give several).
+        let mut ready = Vec::new();
         let mut queued = 0u64;
         let mut last_data = Instant::now();
         let mut poll = POLL_MIN;
@@ -126,48 +131,53 @@ impl Harvester {
                 removed = false;
                 let mut data = &buf[..n];
                 loop {
-                    let event = {
-                        let Some(line) = lines.next_line(&mut data) else {
-                            break;
-                        };
-                        if let Some(c) = container.as_mut() {
+                    let Some(line) = lines.next_line(&mut data) else {
+                        break;
+                    };
+                    if let Some(c) = container.as_mut() {
+                        if let Some(d) =
                             c.decoder
                                 .push(line.text, line.start, line.end, line.truncated)
-                                .and_then(|d| {
-                                    self.container_event(&path_json, c, d, source, &mut unsettled)
-                                })
-                        } else {
-                            let text = String::from_utf8_lossy(line.text);
-                            match multiline.as_mut() {
-                                None => {
-                                    let message = Message {
-                                        text: &text,
-                                        start: line.start,
-                                        end: line.end,
-                                        truncated: line.truncated,
-                                        multiline: false,
-                                    };
-                                    self.event(&path_json, message, source, &mut unsettled)
-                                }
-                                Some(m) => {
-                                    let now = tokio::time::Instant::now().into_std();
+                        {
+                            self.container_event(
+                                &path_json,
+                                c,
+                                d,
+                                source,
+                                &mut unsettled,
+                                &mut ready,
+                            );
+                        }
+                    } else {
+                        let text = String::from_utf8_lossy(line.text);
+                        match multiline.as_mut() {
+                            None => {
+                                let message = Message {
+                                    text: &text,
+                                    start: line.start,
+                                    end: line.end,
+                                    truncated: line.truncated,
+                                    multiline: false,
+                                };
+                                self.event(&path_json, message, source, &mut unsettled, &mut ready);
+                            }
+                            Some(m) => {
+                                let now = tokio::time::Instant::now().into_std();
+                                if let Some(j) =
                                     m.push(&text, line.start, line.end, line.truncated, now)
-                                        .and_then(|j| {
-                                            self.event(
-                                                &path_json,
-                                                j.message(),
-                                                source,
-                                                &mut unsettled,
-                                            )
-                                        })
+                                {
+                                    self.event(
+                                        &path_json,
+                                        j.message(),
+                                        source,
+                                        &mut unsettled,
+                                        &mut ready,
+                                    );
                                 }
                             }
                         }
-                    };
-                    if let Some(event) = event {
-                        self.send(outlet, event, source).await?;
-                        queued += 1;
                     }
+                    queued += self.send_all(outlet, &mut ready, source).await?;
                 }
                 continue;
             }
@@ -175,10 +185,9 @@ impl Harvester {
             if let Some(j) = multiline
                 .as_mut()
                 .and_then(|m| m.poll_timeout(tokio::time::Instant::now().into_std()))
-                && let Some(event) = self.event(&path_json, j.message(), source, &mut unsettled)
             {
-                self.send(outlet, event, source).await?;
-                queued += 1;
+                self.event(&path_json, j.message(), source, &mut unsettled, &mut ready);
+                queued += self.send_all(outlet, &mut ready, source).await?;
             }
             // Look at the file before waiting for more.
             let meta = match self.file.metadata().await {
@@ -274,20 +283,23 @@ impl Harvester {
         result
     }
 
-    /// The event for a message that passes the filters, settling the bytes since the
-    /// last queued event; `None` for a filtered-out one.
+    /// The events of a message that passes the filters (one, or with a parser one per
+    /// record), settling the bytes since the last queued event; none for a
+    /// filtered-out message or a parser's header line, whose bytes the next event
+    /// settles.
     fn event(
         &mut self,
         path_json: &str,
         m: Message<'_>,
         source: u64,
         unsettled: &mut u64,
-    ) -> Option<Event> {
+        out: &mut Vec<Event>,
+    ) {
         if !self.filters.keep(m.text) {
-            return None;
+            return;
         }
         let start = m.start;
-        let mut event = self.template.event(m.text, |b| {
+        let extra = |b: &mut bytes::BytesMut| {
             write!(
                 b,
                 ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
@@ -300,10 +312,12 @@ impl Harvester {
                 (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
             }
             b.extend_from_slice(b"}");
-        });
-        event.origin = Some(Origin::whole(source, *unsettled, m.end));
-        *unsettled = m.end;
-        Some(event)
+        };
+        match self.parsing.as_mut() {
+            None => out.push(self.template.event(m.text, extra)),
+            Some(p) => p.events(&mut self.template, m.text, &[], None, &extra, out),
+        }
+        settle(out, source, unsettled, m.end);
     }
 
     /// [`Harvester::event`] for a decoded container message: `stream`, `container.*`
@@ -316,9 +330,10 @@ impl Harvester {
         d: Decoded,
         source: u64,
         unsettled: &mut u64,
-    ) -> Option<Event> {
+        out: &mut Vec<Event>,
+    ) {
         if !self.filters.keep(&d.text) {
-            return None;
+            return;
         }
         let template = match d.stream {
             Some(_) => &mut self.template,
@@ -341,14 +356,17 @@ impl Harvester {
             }
             b.extend_from_slice(fields_json.as_bytes());
         };
-        let mut event = match &d.timestamp {
-            Some(ts) => template.event_at(ts, &d.text, extra),
-            None => template.event(&d.text, extra),
-        };
+        match (d.stream, self.parsing.as_mut()) {
+            (Some(_), Some(p)) => {
+                p.events(template, &d.text, &[], d.timestamp.as_deref(), &extra, out)
+            }
+            _ => out.push(match &d.timestamp {
+                Some(ts) => template.event_at(ts, &d.text, extra),
+                None => template.event(&d.text, extra),
+            }),
+        }
         let end = d.end.max(*unsettled);
-        event.origin = Some(Origin::whole(source, *unsettled, end));
-        *unsettled = end;
-        Some(event)
+        settle(out, source, unsettled, end);
     }
 
     /// Ships what multiline or the container joiner still holds (at truncation and at
@@ -362,30 +380,53 @@ impl Harvester {
         source: u64,
         unsettled: &mut u64,
     ) -> Result<u64, HarvestError> {
-        let mut queued = 0;
-        if let Some(j) = multiline.as_mut().and_then(Multiline::flush)
-            && let Some(event) = self.event(path_json, j.message(), source, unsettled)
-        {
-            self.send(outlet, event, source).await?;
-            queued += 1;
+        let mut ready = Vec::new();
+        if let Some(j) = multiline.as_mut().and_then(Multiline::flush) {
+            self.event(path_json, j.message(), source, unsettled, &mut ready);
         }
         if let Some(c) = container.as_mut() {
             for d in c.decoder.flush() {
-                if let Some(event) = self.container_event(path_json, c, d, source, unsettled) {
-                    self.send(outlet, event, source).await?;
-                    queued += 1;
-                }
+                self.container_event(path_json, c, d, source, unsettled, &mut ready);
             }
         }
-        Ok(queued)
+        self.send_all(outlet, &mut ready, source).await
     }
 
-    async fn send(&self, outlet: &Outlet, event: Event, source: u64) -> Result<(), HarvestError> {
-        outlet.send(event).await.map_err(|e| {
-            self.registry.close_source(source);
-            e.into()
-        })
+    /// Queues `ready` (emptying it); returns how many events that was.
+    async fn send_all(
+        &self,
+        outlet: &Outlet,
+        ready: &mut Vec<Event>,
+        source: u64,
+    ) -> Result<u64, HarvestError> {
+        let n = ready.len() as u64;
+        for event in ready.drain(..) {
+            outlet.send(event).await.map_err(|e| {
+                self.registry.close_source(source);
+                HarvestError::from(e)
+            })?;
+        }
+        Ok(n)
     }
+}
+
+/// Gives the events just added to `out` (from one message) the bytes since the last
+/// queued event up to `end`: one event settles them alone; several (the records of
+/// one line) settle them together, once all of them are acked.
+fn settle(out: &mut [Event], source: u64, unsettled: &mut u64, end: u64) {
+    let fresh = out.iter().rev().take_while(|e| e.origin.is_none()).count();
+    if fresh == 0 {
+        return;
+    }
+    let parts = u32::try_from(fresh).unwrap_or(u32::MAX);
+    let start = out.len() - fresh;
+    for event in &mut out[start..] {
+        event.origin = Some(Origin {
+            parts,
+            ..Origin::whole(source, *unsettled, end)
+        });
+    }
+    *unsettled = end;
 }
 
 /// What becomes one event: a line, or lines joined by the multiline parser.

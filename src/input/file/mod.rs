@@ -43,6 +43,8 @@ pub enum FileInputError {
         source: regex::Error,
     },
     #[error(transparent)]
+    Parser(#[from] crate::parse::ParseError),
+    #[error(transparent)]
     Closed(#[from] QueueClosed),
 }
 
@@ -230,6 +232,7 @@ fn clean_removed(
 pub async fn run(
     cfg: &FilestreamConfig,
     id: Option<&str>,
+    parser: Option<&crate::parse::ParserSpec>,
     template: EventTemplate,
     outlet: Outlet,
     registry: Arc<Registry>,
@@ -340,7 +343,9 @@ pub async fn run(
                 }
                 None => None,
             };
+            let parsing = outlet.parsing(parser, &template)?;
             let harvester = Harvester {
+                parsing,
                 path: file.path,
                 key,
                 input: input.clone(),

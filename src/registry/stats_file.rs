@@ -1,0 +1,103 @@
+//! `<path.data>/registry/stats.json`: the per-source statistics, saved so that a
+//! restart keeps what each source sent and when it was last seen.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::RegistryError;
+use super::store::{create_dir, write_atomic};
+
+/// The name of the statistics file under `<path.data>/registry/`.
+pub const STATS_FILE_NAME: &str = "stats.json";
+const STATS_VERSION: u64 = 1;
+
+/// Where the statistics are saved.
+#[derive(Debug, Clone)]
+pub struct StatsFile {
+    path: PathBuf,
+}
+
+impl StatsFile {
+    /// The file under `data` (its directory is created 0700 on the first save).
+    pub fn new(data: &Path) -> Self {
+        StatsFile {
+            path: data.join("registry").join(STATS_FILE_NAME),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved snapshot; `None` if there is none yet.
+    pub fn load(&self) -> Result<Option<Value>, RegistryError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(RegistryError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let corrupt = |reason: String| RegistryError::StatsCorrupt {
+            path: self.path.clone(),
+            reason,
+        };
+        let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        match doc.get("version").and_then(Value::as_u64) {
+            Some(STATS_VERSION) => {}
+            Some(version) if version > STATS_VERSION => {
+                return Err(corrupt(format!(
+                    "format version {version} is newer than this lumberwatch reads ({STATS_VERSION})"
+                )));
+            }
+            _ => return Err(corrupt("no known format version".into())),
+        }
+        Ok(doc.get_mut("stats").map(Value::take))
+    }
+
+    /// Replaces the file with `snapshot`, atomically, 0600.
+    pub fn save(&self, snapshot: Value) -> Result<(), RegistryError> {
+        if let Some(dir) = self.path.parent() {
+            create_dir(dir)?;
+        }
+        let doc = json!({"version": STATS_VERSION, "stats": snapshot});
+        let bytes = serde_json::to_vec(&doc).expect("a json value always serialises");
+        write_atomic(&self.path, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn statistics_survive_a_save_and_load_in_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StatsFile::new(dir.path());
+        assert_eq!(file.load().unwrap(), None);
+        file.save(json!({"tables": []})).unwrap();
+        assert_eq!(file.load().unwrap(), Some(json!({"tables": []})));
+        let mode = fs::metadata(file.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_corrupt_or_newer_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StatsFile::new(dir.path());
+        fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        fs::write(file.path(), b"{\"version\":1,\"stats\":").unwrap();
+        let e = file.load().unwrap_err().to_string();
+        assert!(e.contains("stats.json is unreadable"), "{e}");
+        fs::write(file.path(), b"{\"version\":9,\"stats\":{}}").unwrap();
+        let e = file.load().unwrap_err().to_string();
+        assert!(e.contains("newer than this lumberwatch reads"), "{e}");
+    }
+}
