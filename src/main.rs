@@ -39,6 +39,17 @@ enum Command {
     Bench(lumberwatch::bench::BenchOptions),
     /// Start a receiver and an agent on embedded defaults and show events flowing.
     Demo(lumberwatch::demo::DemoOptions),
+    /// Show the per-source statistics a run saved under path.data.
+    Stats {
+        #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
+        config: PathBuf,
+        /// The key field (a table kept by lumberwatch.stats.keys).
+        #[arg(long, default_value = "source.ip")]
+        key: String,
+        /// The window the per-key counts cover, ending now.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        window: std::time::Duration,
+    },
 }
 
 #[derive(Subcommand)]
@@ -163,6 +174,34 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(opts) => {
             lumberwatch::logging::init("warning");
             lumberwatch::bench::run(opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats {
+            config,
+            key,
+            window,
+        } => {
+            let config = config::load(&config)?;
+            let file = lumberwatch::registry::StatsFile::new(&config.path_data);
+            let Some(snapshot) = file.load()? else {
+                anyhow::bail!(
+                    "no statistics saved in {} yet (they are kept for inputs with a parser or a syslog listener)",
+                    file.path().display()
+                );
+            };
+            let stats: lumberwatch::stats::Stats = serde_json::from_value(snapshot)
+                .with_context(|| format!("reading {}", file.path().display()))?;
+            let now = lumberwatch::input::parsing::unix_now();
+            let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+            let Some(table) = lumberwatch::stats::report::render(&stats, &key, window, now) else {
+                let kept: Vec<&str> = stats
+                    .tables()
+                    .iter()
+                    .map(|t| t.spec().key.as_str())
+                    .collect();
+                anyhow::bail!("no statistics kept by {key:?} (kept: {})", kept.join(", "));
+            };
+            println!("{table}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(opts) => {

@@ -7,6 +7,7 @@
 //! of the input's context). Memory is bounded: buckets older than the retention are
 //! dropped, and a table over `max_keys` evicts the keys seen longest ago, counted.
 
+pub mod report;
 mod table;
 #[cfg(test)]
 mod tests;
