@@ -6,6 +6,7 @@
 //! A line that does not parse is an error value the input turns into a tagged event;
 //! nothing here panics on any input.
 
+mod azure_nsg;
 mod record;
 
 pub use record::{Action, ConnectionRecord, Direction, Endpoint, FlowState, Transport};
@@ -61,11 +62,15 @@ pub struct ParserSpec {
 
 /// The formats, by the names used in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {}
+pub enum Format {
+    AzureNsg,
+}
 
 impl Format {
     /// Every format with its config name, for lookups and error messages.
-    pub const ALL: &'static [(&'static str, Format)] = &[];
+    pub const ALL: &'static [(&'static str, Format)] = &[
+        ("azure-nsg", Format::AzureNsg),
+    ];
 
     pub fn by_name(name: &str) -> Option<Format> {
         Format::ALL
@@ -87,6 +92,40 @@ impl ParserSpec {
     /// A parser for one source. Errors are about the options (an unknown AWS field
     /// name, a pattern that does not compile), so the config check calls this once.
     pub fn build(&self) -> Result<Box<dyn LineParser>, ParseError> {
-        match self.format {}
+        match self.format {
+            Format::AzureNsg => {
+                self.only_options(&[])?;
+                Ok(Box::new(azure_nsg::AzureNsg))
+            }
+        }
+    }
+
+    /// Refuses any option given that the format does not take (`takes` names those it
+    /// does: `fields`, `pattern`), so a misplaced option is a config error, not ignored.
+    fn only_options(&self, takes: &[&str]) -> Result<(), ParseError> {
+        let given = [
+            ("fields", self.fields.is_some()),
+            ("pattern", self.pattern.is_some()),
+        ];
+        match given
+            .iter()
+            .find(|(name, is_given)| *is_given && !takes.contains(name))
+        {
+            Some((name, _)) => Err(ParseError::new(
+                self.format.name(),
+                format!("the `{name}` option does not apply to this format"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An offending value for an error message: quoted, and cut to 40 characters so that
+/// one bad line cannot make a huge message.
+pub(crate) fn excerpt(value: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{:?}...", &value[..cut]),
+        None => format!("{value:?}"),
     }
 }
