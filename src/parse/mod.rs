@@ -7,6 +7,7 @@
 //! nothing here panics on any input.
 
 mod azure_nsg;
+mod azure_vnet;
 mod record;
 
 pub use record::{Action, ConnectionRecord, Direction, Endpoint, FlowState, Transport};
@@ -64,12 +65,14 @@ pub struct ParserSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     AzureNsg,
+    AzureVnet,
 }
 
 impl Format {
     /// Every format with its config name, for lookups and error messages.
     pub const ALL: &'static [(&'static str, Format)] = &[
         ("azure-nsg", Format::AzureNsg),
+        ("azure-vnet", Format::AzureVnet),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -96,6 +99,10 @@ impl ParserSpec {
             Format::AzureNsg => {
                 self.only_options(&[])?;
                 Ok(Box::new(azure_nsg::AzureNsg))
+            }
+            Format::AzureVnet => {
+                self.only_options(&[])?;
+                Ok(Box::new(azure_vnet::AzureVnet))
             }
         }
     }
