@@ -8,7 +8,11 @@
 
 mod azure_nsg;
 mod azure_vnet;
+#[cfg(test)]
+mod fixture;
+mod iptables;
 mod record;
+mod syslog;
 
 pub use record::{Action, ConnectionRecord, Direction, Endpoint, FlowState, Transport};
 
@@ -66,6 +70,7 @@ pub struct ParserSpec {
 pub enum Format {
     AzureNsg,
     AzureVnet,
+    Iptables,
 }
 
 impl Format {
@@ -73,6 +78,7 @@ impl Format {
     pub const ALL: &'static [(&'static str, Format)] = &[
         ("azure-nsg", Format::AzureNsg),
         ("azure-vnet", Format::AzureVnet),
+        ("iptables", Format::Iptables),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -103,6 +109,10 @@ impl ParserSpec {
             Format::AzureVnet => {
                 self.only_options(&[])?;
                 Ok(Box::new(azure_vnet::AzureVnet))
+            }
+            Format::Iptables => {
+                self.only_options(&[])?;
+                Ok(Box::new(iptables::Iptables))
             }
         }
     }
