@@ -8,6 +8,7 @@
 
 mod azure_nsg;
 mod azure_vnet;
+mod conntrack;
 #[cfg(test)]
 mod fixture;
 mod iptables;
@@ -71,6 +72,8 @@ pub enum Format {
     AzureNsg,
     AzureVnet,
     Iptables,
+    Iptables,
+    Conntrack,
 }
 
 impl Format {
@@ -79,6 +82,8 @@ impl Format {
         ("azure-nsg", Format::AzureNsg),
         ("azure-vnet", Format::AzureVnet),
         ("iptables", Format::Iptables),
+        ("iptables", Format::Iptables),
+        ("conntrack", Format::Conntrack),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -113,6 +118,14 @@ impl ParserSpec {
             Format::Iptables => {
                 self.only_options(&[])?;
                 Ok(Box::new(iptables::Iptables))
+            }
+            Format::Iptables => {
+                self.only_options(&[])?;
+                Ok(Box::new(iptables::Iptables))
+            }
+            Format::Conntrack => {
+                self.only_options(&[])?;
+                Ok(Box::new(conntrack::Conntrack))
             }
         }
     }
