@@ -12,8 +12,10 @@ mod conntrack;
 #[cfg(test)]
 mod fixture;
 mod iptables;
+mod kv;
 mod record;
 mod syslog;
+mod websense;
 
 pub use record::{Action, ConnectionRecord, Direction, Endpoint, FlowState, Transport};
 
@@ -74,6 +76,9 @@ pub enum Format {
     Iptables,
     Iptables,
     Conntrack,
+    Iptables,
+    Conntrack,
+    Websense,
 }
 
 impl Format {
@@ -84,6 +89,9 @@ impl Format {
         ("iptables", Format::Iptables),
         ("iptables", Format::Iptables),
         ("conntrack", Format::Conntrack),
+        ("iptables", Format::Iptables),
+        ("conntrack", Format::Conntrack),
+        ("websense", Format::Websense),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -126,6 +134,18 @@ impl ParserSpec {
             Format::Conntrack => {
                 self.only_options(&[])?;
                 Ok(Box::new(conntrack::Conntrack))
+            }
+            Format::Iptables => {
+                self.only_options(&[])?;
+                Ok(Box::new(iptables::Iptables))
+            }
+            Format::Conntrack => {
+                self.only_options(&[])?;
+                Ok(Box::new(conntrack::Conntrack))
+            }
+            Format::Websense => {
+                self.only_options(&[])?;
+                Ok(Box::new(websense::Websense))
             }
         }
     }
