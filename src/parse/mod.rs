@@ -8,6 +8,7 @@
 
 mod azure_nsg;
 mod azure_vnet;
+mod cef;
 mod conntrack;
 #[cfg(test)]
 mod fixture;
@@ -79,6 +80,10 @@ pub enum Format {
     Iptables,
     Conntrack,
     Websense,
+    Iptables,
+    Conntrack,
+    Websense,
+    Cef,
 }
 
 impl Format {
@@ -92,6 +97,10 @@ impl Format {
         ("iptables", Format::Iptables),
         ("conntrack", Format::Conntrack),
         ("websense", Format::Websense),
+        ("iptables", Format::Iptables),
+        ("conntrack", Format::Conntrack),
+        ("websense", Format::Websense),
+        ("cef", Format::Cef),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -146,6 +155,22 @@ impl ParserSpec {
             Format::Websense => {
                 self.only_options(&[])?;
                 Ok(Box::new(websense::Websense))
+            }
+            Format::Iptables => {
+                self.only_options(&[])?;
+                Ok(Box::new(iptables::Iptables))
+            }
+            Format::Conntrack => {
+                self.only_options(&[])?;
+                Ok(Box::new(conntrack::Conntrack))
+            }
+            Format::Websense => {
+                self.only_options(&[])?;
+                Ok(Box::new(websense::Websense))
+            }
+            Format::Cef => {
+                self.only_options(&[])?;
+                Ok(Box::new(cef::Cef))
             }
         }
     }
