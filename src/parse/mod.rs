@@ -6,9 +6,12 @@
 //! A line that does not parse is an error value the input turns into a tagged event;
 //! nothing here panics on any input.
 
+mod access_log;
 mod azure_nsg;
 mod azure_vnet;
 mod cef;
+#[cfg(test)]
+mod conformance;
 mod conntrack;
 #[cfg(test)]
 mod fixture;
@@ -84,6 +87,11 @@ pub enum Format {
     Conntrack,
     Websense,
     Cef,
+    Iptables,
+    Conntrack,
+    Websense,
+    Cef,
+    AccessLog,
 }
 
 impl Format {
@@ -101,6 +109,11 @@ impl Format {
         ("conntrack", Format::Conntrack),
         ("websense", Format::Websense),
         ("cef", Format::Cef),
+        ("iptables", Format::Iptables),
+        ("conntrack", Format::Conntrack),
+        ("websense", Format::Websense),
+        ("cef", Format::Cef),
+        ("access-log", Format::AccessLog),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -171,6 +184,26 @@ impl ParserSpec {
             Format::Cef => {
                 self.only_options(&[])?;
                 Ok(Box::new(cef::Cef))
+            }
+            Format::Iptables => {
+                self.only_options(&[])?;
+                Ok(Box::new(iptables::Iptables))
+            }
+            Format::Conntrack => {
+                self.only_options(&[])?;
+                Ok(Box::new(conntrack::Conntrack))
+            }
+            Format::Websense => {
+                self.only_options(&[])?;
+                Ok(Box::new(websense::Websense))
+            }
+            Format::Cef => {
+                self.only_options(&[])?;
+                Ok(Box::new(cef::Cef))
+            }
+            Format::AccessLog => {
+                self.only_options(&[])?;
+                Ok(Box::new(access_log::AccessLog))
             }
         }
     }
