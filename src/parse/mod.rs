@@ -19,6 +19,7 @@ mod iptables;
 mod kv;
 mod record;
 mod syslog;
+mod traffic_analytics;
 mod websense;
 
 pub use record::{Action, ConnectionRecord, Direction, Endpoint, FlowState, Transport};
@@ -92,6 +93,7 @@ pub enum Format {
     Websense,
     Cef,
     AccessLog,
+    AzureTrafficAnalytics,
 }
 
 impl Format {
@@ -114,6 +116,7 @@ impl Format {
         ("websense", Format::Websense),
         ("cef", Format::Cef),
         ("access-log", Format::AccessLog),
+        ("azure-traffic-analytics", Format::AzureTrafficAnalytics),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -204,6 +207,10 @@ impl ParserSpec {
             Format::AccessLog => {
                 self.only_options(&[])?;
                 Ok(Box::new(access_log::AccessLog))
+            }
+            Format::AzureTrafficAnalytics => {
+                self.only_options(&[])?;
+                Ok(Box::new(traffic_analytics::TrafficAnalytics))
             }
         }
     }
