@@ -78,22 +78,12 @@ pub struct ParserSpec {
 pub enum Format {
     AzureNsg,
     AzureVnet,
-    Iptables,
-    Iptables,
-    Conntrack,
-    Iptables,
-    Conntrack,
-    Websense,
-    Iptables,
-    Conntrack,
-    Websense,
-    Cef,
+    AzureTrafficAnalytics,
     Iptables,
     Conntrack,
     Websense,
     Cef,
     AccessLog,
-    AzureTrafficAnalytics,
 }
 
 impl Format {
@@ -101,22 +91,12 @@ impl Format {
     pub const ALL: &'static [(&'static str, Format)] = &[
         ("azure-nsg", Format::AzureNsg),
         ("azure-vnet", Format::AzureVnet),
-        ("iptables", Format::Iptables),
-        ("iptables", Format::Iptables),
-        ("conntrack", Format::Conntrack),
-        ("iptables", Format::Iptables),
-        ("conntrack", Format::Conntrack),
-        ("websense", Format::Websense),
-        ("iptables", Format::Iptables),
-        ("conntrack", Format::Conntrack),
-        ("websense", Format::Websense),
-        ("cef", Format::Cef),
+        ("azure-traffic-analytics", Format::AzureTrafficAnalytics),
         ("iptables", Format::Iptables),
         ("conntrack", Format::Conntrack),
         ("websense", Format::Websense),
         ("cef", Format::Cef),
         ("access-log", Format::AccessLog),
-        ("azure-traffic-analytics", Format::AzureTrafficAnalytics),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -148,45 +128,9 @@ impl ParserSpec {
                 self.only_options(&[])?;
                 Ok(Box::new(azure_vnet::AzureVnet))
             }
-            Format::Iptables => {
+            Format::AzureTrafficAnalytics => {
                 self.only_options(&[])?;
-                Ok(Box::new(iptables::Iptables))
-            }
-            Format::Iptables => {
-                self.only_options(&[])?;
-                Ok(Box::new(iptables::Iptables))
-            }
-            Format::Conntrack => {
-                self.only_options(&[])?;
-                Ok(Box::new(conntrack::Conntrack))
-            }
-            Format::Iptables => {
-                self.only_options(&[])?;
-                Ok(Box::new(iptables::Iptables))
-            }
-            Format::Conntrack => {
-                self.only_options(&[])?;
-                Ok(Box::new(conntrack::Conntrack))
-            }
-            Format::Websense => {
-                self.only_options(&[])?;
-                Ok(Box::new(websense::Websense))
-            }
-            Format::Iptables => {
-                self.only_options(&[])?;
-                Ok(Box::new(iptables::Iptables))
-            }
-            Format::Conntrack => {
-                self.only_options(&[])?;
-                Ok(Box::new(conntrack::Conntrack))
-            }
-            Format::Websense => {
-                self.only_options(&[])?;
-                Ok(Box::new(websense::Websense))
-            }
-            Format::Cef => {
-                self.only_options(&[])?;
-                Ok(Box::new(cef::Cef))
+                Ok(Box::new(traffic_analytics::TrafficAnalytics))
             }
             Format::Iptables => {
                 self.only_options(&[])?;
@@ -207,10 +151,6 @@ impl ParserSpec {
             Format::AccessLog => {
                 self.only_options(&[])?;
                 Ok(Box::new(access_log::AccessLog))
-            }
-            Format::AzureTrafficAnalytics => {
-                self.only_options(&[])?;
-                Ok(Box::new(traffic_analytics::TrafficAnalytics))
             }
         }
     }
