@@ -7,6 +7,7 @@
 //! nothing here panics on any input.
 
 mod access_log;
+mod aws_vpc;
 mod azure_nsg;
 mod azure_vnet;
 mod cef;
@@ -84,6 +85,7 @@ pub enum Format {
     Websense,
     Cef,
     AccessLog,
+    AwsVpc,
 }
 
 impl Format {
@@ -97,6 +99,7 @@ impl Format {
         ("websense", Format::Websense),
         ("cef", Format::Cef),
         ("access-log", Format::AccessLog),
+        ("aws-vpc", Format::AwsVpc),
     ];
 
     pub fn by_name(name: &str) -> Option<Format> {
@@ -151,6 +154,10 @@ impl ParserSpec {
             Format::AccessLog => {
                 self.only_options(&[])?;
                 Ok(Box::new(access_log::AccessLog))
+            }
+            Format::AwsVpc => {
+                self.only_options(&["fields"])?;
+                Ok(Box::new(aws_vpc::AwsVpc::new(self.fields.as_deref())?))
             }
         }
     }
