@@ -193,7 +193,7 @@ fn is_icmp(t: Option<Transport>) -> bool {
 }
 
 /// `1700000000.123456`: seconds with up to nine decimals.
-fn unix_time(stamp: &str) -> Result<jiff::Timestamp, String> {
+pub(super) fn unix_time(stamp: &str) -> Result<jiff::Timestamp, String> {
     let bad = || format!("timestamp is not unix seconds: {}", quote(stamp));
     let (secs, frac) = stamp.split_once('.').unwrap_or((stamp, ""));
     if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {

@@ -80,6 +80,20 @@ pub(crate) fn first_pair(text: &str) -> Option<usize> {
     None
 }
 
+/// Splits `key=value` items separated by `delimiter` (LEEF); empty items are skipped.
+pub(crate) fn split_delimited(text: &str, delimiter: char) -> Result<Vec<Pair<'_>>, String> {
+    text.split(delimiter)
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Pair {
+                key: key.trim(),
+                value,
+            }),
+            _ => Err(format!("expected key=value, found {}", quote(item))),
+        })
+        .collect()
+}
+
 /// The value of the last pair runs from `start` to the space before `next`.
 fn close_last<'a>(pairs: &mut [Pair<'a>], text: &'a str, start: usize, next: usize) {
     if let Some(last) = pairs.last_mut() {
@@ -161,5 +175,15 @@ mod tests {
             Some(21)
         );
         assert_eq!(first_pair("no pairs here, =x"), None);
+    }
+
+    #[test]
+    fn delimited_items_split_on_their_first_equals() {
+        let got = split_delimited("src=10.0.0.1^url=/a?b=c^^x=", '^');
+        assert_eq!(
+            pairs(got.unwrap()),
+            [("src", "10.0.0.1"), ("url", "/a?b=c"), ("x", "")]
+        );
+        assert!(split_delimited("src=1\tnokey", '\t').is_err());
     }
 }

@@ -18,6 +18,8 @@ mod conntrack;
 mod fixture;
 mod iptables;
 mod kv;
+mod leef;
+mod pattern;
 mod record;
 mod syslog;
 mod traffic_analytics;
@@ -85,6 +87,8 @@ pub enum Format {
     Websense,
     Cef,
     AccessLog,
+    Leef,
+    Pattern,
     AwsVpc,
 }
 
@@ -99,6 +103,8 @@ impl Format {
         ("websense", Format::Websense),
         ("cef", Format::Cef),
         ("access-log", Format::AccessLog),
+        ("leef", Format::Leef),
+        ("pattern", Format::Pattern),
         ("aws-vpc", Format::AwsVpc),
     ];
 
@@ -154,6 +160,17 @@ impl ParserSpec {
             Format::AccessLog => {
                 self.only_options(&[])?;
                 Ok(Box::new(access_log::AccessLog))
+            }
+            Format::Leef => {
+                self.only_options(&[])?;
+                Ok(Box::new(leef::Leef))
+            }
+            Format::Pattern => {
+                self.only_options(&["pattern"])?;
+                let pattern = self.pattern.as_deref().ok_or_else(|| {
+                    ParseError::new("pattern", "the `pattern` option is required")
+                })?;
+                Ok(Box::new(pattern::Pattern::new(pattern)?))
             }
             Format::AwsVpc => {
                 self.only_options(&["fields"])?;
