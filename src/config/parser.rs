@@ -22,7 +22,7 @@ pub(crate) fn parser(s: &Section<'_>) -> Result<Option<ParserSpec>, ConfigError>
     let Some(entry) = s.entry("parser") else {
         return Ok(None);
     };
-    let line = Some(entry.value.line);
+    let line = Some(entry.line);
     let (name, fields, pattern, name_line, name_key) = match &entry.value.value {
         Value::Map(_) => {
             let p = s.child("parser", &PARSER)?;

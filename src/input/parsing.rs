@@ -172,3 +172,141 @@ impl LineParsing {
 pub fn timestamp(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::event::{AgentInfo, EventShape};
+    use crate::parse::{Endpoint, Format};
+    use crate::stats::TableSpec;
+
+    /// A format for the stage's own tests: `a b` gives a record per word (source ip
+    /// 10.0.0.N for word N-long, time set for words starting with `t`), `#...` is a
+    /// header, `NODATA` is skipped, `bad` fails.
+    struct Words;
+
+    impl LineParser for Words {
+        fn parse(
+            &mut self,
+            line: &str,
+            out: &mut Vec<ConnectionRecord>,
+        ) -> Result<Outcome, ParseError> {
+            match line {
+                "bad" => return Err(ParseError::new("words", "no good")),
+                "NODATA" => return Ok(Outcome::Skipped("nodata")),
+                l if l.starts_with('#') => return Ok(Outcome::Header),
+                _ => {}
+            }
+            for word in line.split(' ') {
+                out.push(ConnectionRecord {
+                    source: Endpoint {
+                        ip: Some(format!("10.0.0.{}", word.len()).parse().unwrap()),
+                        ..Endpoint::default()
+                    },
+                    bytes: Some(100),
+                    time: word
+                        .starts_with('t')
+                        .then(|| jiff::Timestamp::from_second(1_772_323_200).unwrap()),
+                    message: Some(word.to_string()),
+                    ..ConnectionRecord::default()
+                });
+            }
+            Ok(Outcome::Records)
+        }
+    }
+
+    fn stage() -> (LineParsing, EventTemplate, Arc<Mutex<Stats>>) {
+        let template =
+            EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
+        let stats = Arc::new(Mutex::new(Stats::new([TableSpec::new("source.ip")])));
+        let spec_free = LineParsing {
+            parser: Box::new(Words),
+            records: Vec::new(),
+            failure: template.with_tag(PARSE_FAILURE_TAG),
+            counters: Arc::default(),
+            stats: Some(StatsFeed::new(stats.clone())),
+        };
+        (spec_free, template, stats)
+    }
+
+    fn run(p: &mut LineParsing, t: &mut EventTemplate, line: &str, at: Option<&str>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let extra = |b: &mut BytesMut| b.extend_from_slice(br#","log":{"offset":7}"#);
+        p.events(t, line, &[], at, &extra, &mut out);
+        assert!(
+            out.iter().all(|e| e.origin.is_none()),
+            "origins are the input's to set"
+        );
+        out.iter()
+            .map(|e| serde_json::from_slice(&e.json).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn each_record_becomes_an_event_with_its_fields_time_and_the_inputs_members() {
+        let (mut p, mut t, stats) = stage();
+        let events = run(&mut p, &mut t, "ab tcd", None);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["message"], "ab");
+        assert_eq!(events[0]["source"]["ip"], "10.0.0.2");
+        assert_eq!(events[0]["log"]["offset"], 7);
+        assert_eq!(events[1]["message"], "tcd");
+        assert_eq!(events[1]["@timestamp"], "2026-03-01T00:00:00.000Z");
+        assert_eq!(events[1]["network"]["bytes"], 100);
+        // A record without a time takes the source's time when it gave one.
+        let events = run(&mut p, &mut t, "x", Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(events[0]["@timestamp"], "2026-01-01T00:00:00.000Z");
+        let stats = stats.lock().unwrap();
+        let table = stats.table("source.ip").unwrap();
+        assert_eq!(table.get("10.0.0.2").unwrap().totals.bytes, 100);
+        assert_eq!(table.get("10.0.0.3").unwrap().last_seen, 1_772_323_200);
+        assert_eq!(
+            p.counters.snapshot()[..2],
+            [("parse_lines_total", 2), ("parse_records_total", 3)]
+        );
+    }
+
+    #[test]
+    fn a_line_that_does_not_parse_is_shipped_tagged_with_the_reason() {
+        let (mut p, mut t, _) = stage();
+        let events = run(&mut p, &mut t, "bad", None);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["message"], "bad");
+        assert_eq!(events[0]["tags"], json!([PARSE_FAILURE_TAG]));
+        assert_eq!(events[0]["error"]["message"], "words: no good");
+        assert_eq!(events[0]["log"]["offset"], 7);
+        assert!(events[0].get("source").is_none());
+        assert_eq!(p.counters.failed.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn skipped_lines_ship_plain_and_headers_not_at_all() {
+        let (mut p, mut t, stats) = stage();
+        let events = run(&mut p, &mut t, "NODATA", None);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["message"], "NODATA");
+        assert!(events[0].get("tags").is_none());
+        assert!(run(&mut p, &mut t, "# version srcaddr", None).is_empty());
+        assert_eq!(p.counters.skipped.load(Relaxed), 1);
+        assert_eq!(p.counters.headers.load(Relaxed), 1);
+        assert!(stats.lock().unwrap().table("source.ip").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_spec_with_an_option_its_format_does_not_take_is_refused() {
+        let template =
+            EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
+        let spec = ParserSpec {
+            format: Format::by_name("iptables").expect("iptables is a format"),
+            fields: None,
+            pattern: Some("(?P<x>.)".into()),
+        };
+        let e = LineParsing::new(&spec, &template, Arc::default(), None).err();
+        assert!(
+            e.is_some_and(|e| e.to_string().contains("pattern")),
+            "refused"
+        );
+    }
+}

@@ -321,11 +321,16 @@ async fn the_first_ack_after_a_start_is_written_at_once_later_ones_batched() {
     let src = reg.open_source(KEY, "in", Path::new("/a.log"), 0);
     reg.flush().unwrap();
     reg.acked(&[line(src, 0, 5)]);
-    let on_disk = || open(dir.path()).offset(KEY);
-    for _ in 0..100 {
-        if on_disk() == Some(5) {
-            break;
-        }
+    // Read the file itself: opening a registry would remove the writer's temp file.
+    let on_disk = || {
+        let path = dir.path().join("registry").join(store::FILE_NAME);
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        doc["files"][0]["offset"].as_u64()
+    };
+    // The write runs on the blocking pool (fsyncs): wait for it on the real clock, with
+    // a deadline far above what it takes even on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while on_disk() != Some(5) && std::time::Instant::now() < deadline {
         tokio::task::yield_now().await;
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -337,10 +342,10 @@ async fn the_first_ack_after_a_start_is_written_at_once_later_ones_batched() {
     }
     assert_eq!(on_disk(), Some(5), "later acks wait for the next tick");
     tokio::time::sleep(FLUSH_INTERVAL).await;
-    for _ in 0..100 {
-        if on_disk() == Some(9) {
-            break;
-        }
+    // The write runs on the blocking pool (fsyncs): wait for it on the real clock, with
+    // a deadline far above what it takes even on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while on_disk() != Some(9) && std::time::Instant::now() < deadline {
         tokio::task::yield_now().await;
         std::thread::sleep(Duration::from_millis(1));
     }

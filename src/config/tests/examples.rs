@@ -126,3 +126,15 @@ fn load_reads_a_file_and_names_it_in_errors() {
     );
     assert!(load(&example("console.yml")).is_ok());
 }
+
+#[test]
+fn flowlogs_example_parses_each_source_and_keeps_two_tables() {
+    let config = example_config("flowlogs.yml");
+    let formats: Vec<&str> = config
+        .inputs
+        .iter()
+        .map(|i| i.common.parser.as_ref().expect("every input parses").format.name())
+        .collect();
+    assert_eq!(formats, ["aws-vpc", "azure-nsg", "iptables", "access-log"]);
+    assert_eq!(config.stats.keys, ["source.ip", "destination.port"]);
+}

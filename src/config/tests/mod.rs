@@ -7,6 +7,7 @@ mod garbage;
 mod inputs;
 mod layout;
 mod output;
+mod parser;
 mod settings;
 
 use std::ffi::OsString;

@@ -130,10 +130,7 @@ impl Harvester {
                 poll = POLL_MIN;
                 removed = false;
                 let mut data = &buf[..n];
-                loop {
-                    let Some(line) = lines.next_line(&mut data) else {
-                        break;
-                    };
+                while let Some(line) = lines.next_line(&mut data) {
                     if let Some(c) = container.as_mut() {
                         if let Some(d) =
                             c.decoder
