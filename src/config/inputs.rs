@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use super::files::{CONTAINER, FILESTREAM, LOG, filestream};
 use super::parser::parser;
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
+use super::syslog::{SYSLOG, syslog};
 use super::yaml::{Node, Value};
 use super::{ConfigError, InputCommon, InputConfig, InputKind, Problem};
 
@@ -61,7 +62,6 @@ const GENERATOR: Schema = Schema {
 
 const NOT_YET: &[&str] = &[
     "docker",
-    "syslog",
     "tcp",
     "udp",
     "unix",
@@ -190,7 +190,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         _ => None,
     };
     let Some(type_entry) = type_entry else {
-        let msg = "required; set type: filestream, container, stdin or generator";
+        let msg = "required; set type: filestream, container, syslog, stdin or generator";
         return Err(section.error(
             Some(item.line),
             &format!("{key}.type"),
@@ -206,6 +206,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         "filestream" => &FILESTREAM,
         "log" => &LOG,
         "container" => &CONTAINER,
+        "syslog" => &SYSLOG,
         other if NOT_YET.contains(&other) => {
             let problem = Problem::InputTypeNotSupportedYet(other.to_string());
             return Err(section.error(type_line, &type_key, problem));
@@ -230,6 +231,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
                 .unwrap_or(0),
         },
         "filestream" | "log" | "container" => InputKind::Filestream(filestream(&s, &kind)?),
+        "syslog" => InputKind::Syslog(syslog(&s)?),
         _ => InputKind::Stdin,
     };
     let common = InputCommon {

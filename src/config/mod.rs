@@ -38,6 +38,7 @@ mod output;
 mod parser;
 mod section;
 mod settings;
+mod syslog;
 pub mod types;
 mod values;
 mod yaml;
@@ -124,10 +125,12 @@ pub enum Problem {
     #[error("not supported yet")]
     NotSupportedYet,
     #[error(
-        "input type {0} is not supported yet (supported: filestream, log, container, stdin, generator)"
+        "input type {0} is not supported yet (supported: filestream, log, container, syslog, stdin, generator)"
     )]
     InputTypeNotSupportedYet(String),
-    #[error("unknown input type {0:?} (supported: filestream, log, container, stdin, generator)")]
+    #[error(
+        "unknown input type {0:?} (supported: filestream, log, container, syslog, stdin, generator)"
+    )]
     UnknownInputType(String),
     #[error("only output.logstash and output.console are supported")]
     OutputNotSupported,

@@ -158,6 +158,63 @@ pub enum InputKind {
     },
     /// `type: filestream` (or `log`): tail files matching globs.
     Filestream(FilestreamConfig),
+    /// `type: syslog`: listen for syslog messages over UDP and TCP.
+    Syslog(SyslogConfig),
+}
+
+/// `type: syslog` with Filebeat's names and defaults, plus several listeners per input
+/// and a per-peer rate limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogConfig {
+    /// `format: rfc3164|rfc5424|auto` (default rfc3164).
+    pub format: crate::input::syslog::Format,
+    /// `timezone` (default Local): the zone of timestamps that do not give theirs.
+    pub timezone: jiff::tz::TimeZone,
+    /// `protocol.udp`.
+    pub udp: Option<SyslogUdpConfig>,
+    /// `protocol.tcp`.
+    pub tcp: Option<SyslogTcpConfig>,
+    /// `rate_limit` (default none): messages per second from each peer IP.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `protocol.udp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogUdpConfig {
+    /// `host`: one `host:port` or a list (port 0: any free port).
+    pub hosts: Vec<String>,
+    /// `max_message_size` (default 10 KiB): longer datagrams are cut.
+    pub max_message_size: usize,
+    /// `read_buffer` (default: the system's): `SO_RCVBUF` in bytes.
+    pub read_buffer: Option<usize>,
+}
+
+/// `protocol.tcp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTcpConfig {
+    /// `host`: one `host:port` or a list (port 0: any free port).
+    pub hosts: Vec<String>,
+    /// `max_message_size` (default 20 MiB).
+    pub max_message_size: usize,
+    /// `max_connections` (default none): connections served at once, per address.
+    pub max_connections: Option<usize>,
+    /// `timeout` (default 300s): a connection idle this long is closed.
+    pub timeout: Duration,
+    /// `framing: delimiter|rfc6587` (default delimiter).
+    pub framing: crate::input::syslog::Framing,
+    /// `line_delimiter` (default `\n`; a `\r` before it is dropped).
+    pub line_delimiter: String,
+    /// `ssl.*`: TLS with this server certificate (and client certificates).
+    pub ssl: Option<crate::tls::ServerTls>,
+}
+
+/// `rate_limit`: a token bucket per peer IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `events_per_sec` (at least 1).
+    pub events_per_sec: u32,
+    /// `burst` (default `events_per_sec`): messages allowed at once after a quiet time.
+    pub burst: u32,
 }
 
 /// `type: filestream` with Filebeat's names and defaults. Regexes are kept as text

@@ -97,6 +97,30 @@ fn parse_number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// A size in bytes as go-humanize reads it (Filebeat's `max_message_size`): a number
+/// (`10240`, `1.5`) with an optional unit, decimal (`kb`, `mb`, `gb`, or `k`, `m`, `g`)
+/// or binary (`kib`, `mib`, `gib`, or `ki`, `mi`, `gi`), any case.
+pub(crate) fn parse_byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = parse_number(number)?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "ki" | "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mi" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = (number * scale).round();
+    (bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
 /// A Go-style rendering for messages: `1m30s`, `500ms`, `0s`.
 pub(crate) fn format_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string().replace(' ', "")
@@ -214,6 +238,18 @@ mod tests {
     fn durations_format_like_go() {
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+    }
+
+    #[test]
+    fn byte_sizes_read_like_go_humanize() {
+        assert_eq!(parse_byte_size("10240"), Some(10240));
+        assert_eq!(parse_byte_size("10KiB"), Some(10 << 10));
+        assert_eq!(parse_byte_size("20MiB"), Some(20 << 20));
+        assert_eq!(parse_byte_size("1.5 kb"), Some(1500));
+        assert_eq!(parse_byte_size("2GB"), Some(2_000_000_000));
+        for bad in ["", "KiB", "-1", "10 bytes", "1e3", "ten"] {
+            assert_eq!(parse_byte_size(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

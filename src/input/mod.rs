@@ -7,6 +7,7 @@ pub mod file;
 mod generator;
 pub mod parsing;
 mod stdin;
+pub mod syslog;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -82,6 +83,20 @@ impl Outlet {
         self.queued.fetch_add(1, Relaxed);
         Ok(())
     }
+
+    /// Hands the event over only if the queue has room now: for sources that cannot
+    /// wait (a UDP socket must keep being drained), which count what they drop.
+    pub fn try_send(&self, event: Event) -> Result<(), mpsc::error::TrySendError<Event>> {
+        self.queue.try_send(event)?;
+        self.queued.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Resolves when the queue has closed (the agent is shutting down), for inputs that
+    /// may be idle when it happens.
+    pub async fn closed(&self) {
+        self.queue.closed().await;
+    }
 }
 
 /// Runs one configured input until it is exhausted (end of stdin, generator count) or,
@@ -125,6 +140,11 @@ pub async fn run(
             })?;
             let (id, parser) = (cfg.common.id.as_deref(), cfg.common.parser.as_ref());
             Ok(file::run(fs, id, parser, template, queue, registry).await?)
+        }
+        InputKind::Syslog(sl) => {
+            let template = EventTemplate::new(agent, &shape("syslog"));
+            let stats = Arc::new(syslog::SyslogStats::default());
+            Ok(syslog::run(sl, template, queue, stats).await?)
         }
     }
 }

@@ -7,3 +7,4 @@ mod file_chaos;
 mod golden;
 mod output;
 mod support;
+mod syslog;

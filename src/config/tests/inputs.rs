@@ -105,12 +105,12 @@ fn all_inputs_disabled_is_an_error() {
 
 #[test]
 fn known_filebeat_input_types_are_not_supported_yet() {
-    for kind in ["docker", "syslog", "tcp", "udp"] {
+    for kind in ["docker", "tcp", "udp"] {
         let text = with_inputs(&format!("  - type: {kind}\n    paths: [/x]\n"));
         assert_eq!(
             err(&text),
             format!(
-                "config.yml:2: lumberwatch.inputs.0.type: input type {kind} is not supported yet (supported: filestream, log, container, stdin, generator)"
+                "config.yml:2: lumberwatch.inputs.0.type: input type {kind} is not supported yet (supported: filestream, log, container, syslog, stdin, generator)"
             )
         );
     }
@@ -121,7 +121,7 @@ fn unknown_input_types_say_so() {
     let text = with_inputs("  - type: stdin\n  - type: telepathy\n");
     assert_eq!(
         err(&text),
-        "config.yml:3: lumberwatch.inputs.1.type: unknown input type \"telepathy\" (supported: filestream, log, container, stdin, generator)"
+        "config.yml:3: lumberwatch.inputs.1.type: unknown input type \"telepathy\" (supported: filestream, log, container, syslog, stdin, generator)"
     );
 }
 
@@ -130,7 +130,7 @@ fn an_input_needs_a_type() {
     let text = with_inputs("  - id: x\n");
     assert_eq!(
         err(&text),
-        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, container, stdin or generator"
+        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, container, syslog, stdin or generator"
     );
 }
 

@@ -9,6 +9,7 @@ mod layout;
 mod output;
 mod parser;
 mod settings;
+mod syslog;
 
 use std::ffi::OsString;
 
