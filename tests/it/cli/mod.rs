@@ -1,7 +1,8 @@
 //! The real `lumberwatch` binary through its command line: `test config`, `test output`,
 //! `run` shipping to `receive` child processes (plain, TLS, mutual TLS), signals, a
-//! receiver killed and restarted on the same port, garbage on the receiver's port, and
-//! `demo`. Every wait polls for a concrete condition under a deadline.
+//! receiver killed and restarted on the same port, garbage on the receiver's port,
+//! `demo`, and syslog senders on several loopback addresses. Every wait polls for a
+//! concrete condition under a deadline.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,6 +20,7 @@ mod config;
 mod output;
 mod receive;
 mod run;
+mod syslog;
 
 const EXE: &str = env!("CARGO_BIN_EXE_lumberwatch");
 /// How long any single command may take before the test calls it hung.
