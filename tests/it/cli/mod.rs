@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::support::cert;
 
 mod config;
+mod connections;
 mod output;
 mod receive;
 mod run;
