@@ -415,3 +415,30 @@ async fn a_closed_queue_ends_every_listener_and_frees_the_ports() {
     std::net::TcpListener::bind(tcp).expect("the tcp port is free again");
     std::net::UdpSocket::bind(udp).expect("the udp port is free again");
 }
+
+#[tokio::test]
+async fn max_connections_holds_further_clients_until_a_slot_frees_and_idle_ones_are_closed() {
+    let mut cfg = config(Framing::Delimiter, 1000);
+    if let Some(tcp) = &mut cfg.tcp {
+        tcp.max_connections = Some(1);
+    }
+    let mut input = start(&cfg, 64).await;
+    let mut first = tcp_from("127.0.0.2", input.tcp).await;
+    first.write_all(b"<13>a1\n").await.expect("write");
+    assert_eq!(input.events(1).await[0]["message"], "a1");
+    // Accepted by the kernel, but not served while the only slot is taken.
+    let mut second = tcp_from("127.0.0.3", input.tcp).await;
+    second.write_all(b"<13>b1\n").await.expect("write");
+    first.write_all(b"<13>a2\n").await.expect("write");
+    assert_eq!(input.events(1).await[0]["message"], "a2", "b1 waits");
+    drop(first);
+    assert_eq!(input.events(1).await[0]["message"], "b1");
+
+    let mut cfg = config(Framing::Delimiter, 1000);
+    if let Some(tcp) = &mut cfg.tcp {
+        tcp.timeout = Duration::from_millis(200);
+    }
+    let input = start(&cfg, 64).await;
+    let mut idle = tcp_from("127.0.0.4", input.tcp).await;
+    closed_by_server(&mut idle).await;
+}
