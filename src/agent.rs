@@ -13,8 +13,8 @@ use tracing::{info, warn};
 
 use crate::config::{Config, InputKind, OutputConfig};
 use crate::event::{AgentInfo, Event};
-use crate::input::Outlet;
-use crate::input::parsing::{ParseCounters, StatsFeed, unix_now};
+use crate::input::parsing::{StatsFeed, unix_now};
+use crate::input::{InputContext, Outlet};
 use crate::output::{AckSink, LogstashOutput, OutputStats, run_console};
 use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry, StatsFile};
 use crate::stats::Stats;
@@ -81,36 +81,46 @@ pub async fn run(
         Output::Console(_) => stats,
     };
 
-    let parse_counters = Arc::new(ParseCounters::default());
     let stats = open_stats(config)?;
-    let feed = stats.as_ref().map(|s| StatsFeed::new(s.stats.clone()));
+    let context = InputContext {
+        stats: stats.as_ref().map(|s| StatsFeed::new(s.stats.clone())),
+        ..InputContext::default()
+    };
     let stats_flusher = stats
         .clone()
         .map(|s| tokio::spawn(s.run_flusher(config.stats.flush)));
     let queued = Arc::new(AtomicU64::new(0));
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
-        let outlet = Outlet::new(tx.clone(), queued.clone())
-            .with_pipeline(parse_counters.clone(), feed.clone());
+        let outlet = Outlet::new(tx.clone(), queued.clone()).with_context(context.clone());
         let (input, agent, registry) = (input.clone(), agent.clone(), registry.clone());
         inputs.spawn(async move { crate::input::run(&input, &agent, outlet, registry).await });
     }
     drop(tx);
     let metrics = tokio::spawn(log_metrics(
         output_stats.clone(),
-        parse_counters,
+        context,
         config.logging.metrics_period,
         config.logging.metrics_enabled,
     ));
 
     tokio::pin!(shutdown);
     let mut stopped = false;
+    // An input that fails (a port taken, a pattern that does not compile) stops the
+    // agent, as Filebeat does: running on without it would look healthy and ship less.
+    let mut failed: Option<anyhow::Error> = None;
     loop {
         tokio::select! {
             joined = inputs.join_next() => match joined {
                 None => break,
                 Some(Ok(Ok(_))) => {}
-                Some(Ok(Err(e))) => warn!(error = %format!("{e:#}"), "input stopped"),
+                Some(Ok(Err(e))) => {
+                    warn!(error = %format!("{e:#}"), "input failed: stopping");
+                    failed = Some(e);
+                    inputs.abort_all();
+                    stopped = true;
+                    break;
+                }
                 Some(Err(e)) => warn!(error = %e, "input task failed"),
             },
             () = &mut shutdown => {
@@ -123,9 +133,24 @@ pub async fn run(
     }
     // Inputs are gone, so the queue closes once drained: the output finishes when
     // everything it took is acked.
+    let all_acked = {
+        let (queued, acked) = (queued.clone(), output_stats.clone());
+        async move {
+            // A worker waiting to reconnect does not look at the queue, so it would hold
+            // the exit up until its backoff ends even with nothing left to ship.
+            while acked.acked() < queued.load(Relaxed) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
     let drained = async {
         match output {
-            Output::Logstash(o) => o.finished().await,
+            Output::Logstash(o) => {
+                tokio::select! {
+                    () = o.finished() => {}
+                    () = all_acked => {}
+                }
+            }
             Output::Console(task) => match task.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => warn!(error = %e, "console output failed"),
@@ -178,6 +203,9 @@ pub async fn run(
         warn!(acked, timeout = ?SHUTDOWN_TIMEOUT, "shutdown timeout reached with events unacked");
     }
     info!(queued, acked, "stopped");
+    if let Some(e) = failed {
+        return Err(e.context("an input failed"));
+    }
     Ok(RunSummary {
         events_queued: queued,
         events_acked: acked,
@@ -249,7 +277,7 @@ impl SavedStats {
 /// The Beats' "Non-zero metrics in the last 30s" line: deltas since the last one.
 async fn log_metrics(
     stats: Arc<OutputStats>,
-    parse: Arc<ParseCounters>,
+    inputs: InputContext,
     period: Duration,
     enabled: bool,
 ) {
@@ -258,7 +286,8 @@ async fn log_metrics(
     }
     let counters = || {
         let mut all = stats.snapshot().to_vec();
-        all.extend(parse.snapshot());
+        all.extend(inputs.parse.snapshot());
+        all.extend(inputs.syslog.counters());
         all
     };
     let mut last = counters();

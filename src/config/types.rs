@@ -322,9 +322,10 @@ pub struct InputConfig {
 }
 
 impl InputConfig {
-    /// Whether the input feeds the per-source statistics: it parses connection records.
+    /// Whether the input feeds the per-source statistics: it parses connection records,
+    /// or it listens for senders (every syslog message counts for its sender).
     pub fn feeds_stats(&self) -> bool {
-        self.common.parser.is_some()
+        self.common.parser.is_some() || matches!(self.kind, InputKind::Syslog(_))
     }
 }
 

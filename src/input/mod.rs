@@ -33,8 +33,18 @@ pub struct QueueClosed;
 pub struct Outlet {
     queue: mpsc::Sender<Event>,
     queued: Arc<AtomicU64>,
-    parse_counters: Arc<ParseCounters>,
-    stats: Option<StatsFeed>,
+    context: InputContext,
+}
+
+/// What every input of an agent shares besides the queue: counters and the
+/// per-source statistics.
+#[derive(Clone, Default)]
+pub struct InputContext {
+    pub parse: Arc<ParseCounters>,
+    /// `None` when no input feeds statistics.
+    pub stats: Option<StatsFeed>,
+    /// What the syslog inputs took in and dropped, per sender and in total.
+    pub syslog: Arc<syslog::SyslogStats>,
 }
 
 impl Outlet {
@@ -42,22 +52,18 @@ impl Outlet {
         Outlet {
             queue,
             queued,
-            parse_counters: Arc::default(),
-            stats: None,
+            context: InputContext::default(),
         }
     }
 
-    /// The same outlet counting parse results in `counters` and feeding connection
-    /// records to `stats`.
-    pub fn with_pipeline(mut self, counters: Arc<ParseCounters>, stats: Option<StatsFeed>) -> Self {
-        self.parse_counters = counters;
-        self.stats = stats;
+    /// The same outlet counting into (and feeding statistics through) `context`.
+    pub fn with_context(mut self, context: InputContext) -> Self {
+        self.context = context;
         self
     }
 
-    /// The statistics this outlet feeds, if any (socket inputs count their peers).
-    pub fn stats(&self) -> Option<&StatsFeed> {
-        self.stats.as_ref()
+    pub fn context(&self) -> &InputContext {
+        &self.context
     }
 
     /// A parser stage for one source of an input with `parser` set.
@@ -70,8 +76,8 @@ impl Outlet {
             LineParsing::new(
                 spec,
                 template,
-                self.parse_counters.clone(),
-                self.stats.clone(),
+                self.context.parse.clone(),
+                self.context.stats.clone(),
             )
         })
         .transpose()
@@ -143,8 +149,8 @@ pub async fn run(
         }
         InputKind::Syslog(sl) => {
             let template = EventTemplate::new(agent, &shape("syslog"));
-            let stats = Arc::new(syslog::SyslogStats::default());
-            Ok(syslog::run(sl, template, queue, stats).await?)
+            let parser = cfg.common.parser.as_ref();
+            Ok(syslog::run(sl, parser, template, queue).await?)
         }
     }
 }

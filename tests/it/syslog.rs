@@ -53,7 +53,7 @@ struct Input {
     tcp: SocketAddr,
     stats: Arc<SyslogStats>,
     queue: mpsc::Receiver<Event>,
-    task: JoinHandle<u64>,
+    task: JoinHandle<Result<u64, lumberwatch::input::syslog::SyslogError>>,
 }
 
 async fn start(cfg: &SyslogConfig, queue_size: usize) -> Input {
@@ -73,7 +73,7 @@ async fn start(cfg: &SyslogConfig, queue_size: usize) -> Input {
     };
     let template = EventTemplate::new(&AgentInfo::new("lumberwatch", None), &shape);
     let (tx, queue) = mpsc::channel(queue_size);
-    let task = tokio::spawn(listeners.serve(template, Outlet::new(tx, Arc::default())));
+    let task = tokio::spawn(listeners.serve(None, template, Outlet::new(tx, Arc::default())));
     Input {
         udp: udp.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
         tcp: tcp.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
@@ -409,7 +409,8 @@ async fn a_closed_queue_ends_every_listener_and_frees_the_ports() {
     let queued = tokio::time::timeout(LIMIT, input.task)
         .await
         .expect("serve returns once the queue is closed")
-        .expect("serve task");
+        .expect("serve task")
+        .expect("serve ends without error");
     assert_eq!(queued, 0);
     closed_by_server(&mut idle).await;
     std::net::TcpListener::bind(tcp).expect("the tcp port is free again");

@@ -20,6 +20,8 @@ use super::header::{self, Message, ParseOptions, facility_name, severity_name};
 use super::stats::{DropReason, SyslogStats};
 use crate::config::RateLimitConfig;
 use crate::event::{Event, EventTemplate};
+use crate::input::parsing::{LineParsing, StatsFeed};
+use crate::stats::{Counts, Observation};
 
 /// `network.transport` of a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,10 @@ pub(super) struct Intake {
     shared: Arc<Shared>,
     template: EventTemplate,
     transport: Transport,
+    /// `parser:`: the MSG part becomes one event per connection record.
+    parsing: Option<LineParsing>,
+    /// The per-source statistics, fed with every accepted message's sender.
+    feed: Option<StatsFeed>,
 }
 
 impl Intake {
@@ -91,24 +97,35 @@ impl Intake {
             shared,
             template,
             transport,
+            parsing: None,
+            feed: None,
         }
     }
 
-    /// The event for one message from `peer`, or `None` when it is dropped (over the
-    /// peer's rate, counted) or empty. `truncated`: the message was cut at
-    /// `max_message_size` (counted as a drop of the rest, and flagged on the event).
+    /// The same intake parsing messages with `parsing` and feeding `feed`.
+    pub fn with(mut self, parsing: Option<LineParsing>, feed: Option<StatsFeed>) -> Self {
+        self.parsing = parsing;
+        self.feed = feed;
+        self
+    }
+
+    /// The events of one message from `peer` (one, or with a parser one per record),
+    /// appended to `out`; none when it is dropped (over the peer's rate, counted) or
+    /// empty. `truncated`: the message was cut at `max_message_size` (counted as a
+    /// drop of the rest, and flagged on the event).
     pub fn admit(
         &mut self,
         raw: &[u8],
         truncated: bool,
         peer: SocketAddr,
         now: Timestamp,
-    ) -> Option<Event> {
+        out: &mut Vec<Event>,
+    ) {
         if let Some(limiter) = &self.shared.limiter
             && limiter.check_key(&peer.ip()).is_err()
         {
             self.dropped(peer, DropReason::RateLimited);
-            return None;
+            return;
         }
         if truncated {
             self.dropped(peer, DropReason::TooBig);
@@ -118,17 +135,24 @@ impl Intake {
             .rposition(|b| !matches!(b, b'\n' | b'\r' | b'\0'))
             .map_or(0, |i| i + 1);
         if end == 0 {
-            return None;
+            return;
         }
         let text = String::from_utf8_lossy(&raw[..end]);
         let message = header::parse(&text, &self.shared.options, now);
-        Some(self.event(&message, peer, truncated))
+        self.event(&message, peer, truncated, out);
     }
 
-    /// The one place a message becomes its event: `message` is the MSG part,
+    /// The one place a message becomes its events: `message` is the MSG part,
     /// `@timestamp` the header's time (else now), `log.syslog.*` the header,
-    /// `log.source.address` and `related.ip` the peer.
-    pub fn event(&mut self, message: &Message<'_>, peer: SocketAddr, truncated: bool) -> Event {
+    /// `log.source.address` and `related.ip` the peer; with a parser, the MSG part's
+    /// records' fields (and times) too.
+    fn event(
+        &mut self,
+        message: &Message<'_>,
+        peer: SocketAddr,
+        truncated: bool,
+        out: &mut Vec<Event>,
+    ) {
         let transport = self.transport.as_str();
         let members = |b: &mut BytesMut| {
             write!(b, ",\"log\":{{\"source\":{{\"address\":\"{peer}\"}}")
@@ -146,19 +170,45 @@ impl Intake {
             )
             .expect("writing to memory cannot fail");
         };
-        match message.timestamp {
-            Some(t) => {
-                let at = t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-                self.template.event_at(&at, message.msg, members)
-            }
-            None => self.template.event(message.msg, members),
+        let at = message.timestamp.map(crate::input::parsing::timestamp);
+        match (self.parsing.as_mut(), &at) {
+            (Some(p), _) => p.events(
+                &mut self.template,
+                message.msg,
+                &[],
+                at.as_deref(),
+                &members,
+                out,
+            ),
+            (None, Some(at)) => out.push(self.template.event_at(at, message.msg, members)),
+            (None, None) => out.push(self.template.event(message.msg, members)),
         }
     }
 
     /// Every message that is in the queue passes here once: from `peer`, `bytes` long
-    /// (without framing), arrived `at`.
+    /// (without framing), arrived `at`. The sender is counted in the statistics as
+    /// `log.source.ip`, and as `source.ip` too when no parser says what the source is.
     pub fn accepted(&self, peer: SocketAddr, bytes: usize, at: Timestamp) {
         self.shared.stats.accepted(peer.ip(), bytes, at);
+        if let Some(feed) = &self.feed {
+            let ip = peer.ip().to_string();
+            let both = [("log.source.ip", ip.as_str()), ("source.ip", ip.as_str())];
+            let context = if self.parsing.is_some() {
+                &both[..1]
+            } else {
+                &both[..]
+            };
+            let obs = Observation {
+                record: None,
+                context,
+                counts: Counts {
+                    events: 1,
+                    bytes: bytes as u64,
+                    ..Counts::default()
+                },
+            };
+            feed.observe(&obs, Some(at));
+        }
     }
 
     /// Counts a drop; the first of each reason from a peer is logged.

@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::SyslogConfig;
 use crate::event::EventTemplate;
 use crate::input::Outlet;
+use crate::parse::ParserSpec;
 use crate::tls::TlsError;
 
 pub use framing::Framing;
@@ -62,6 +63,8 @@ pub enum SyslogError {
     },
     #[error("syslog tls for {hosts}: {error}")]
     Tls { hosts: String, error: TlsError },
+    #[error(transparent)]
+    Parser(#[from] crate::parse::ParseError),
 }
 
 /// An input's sockets, bound and not yet serving.
@@ -136,19 +139,38 @@ impl Listeners {
 
     /// Serves until the queue closes (or this future is dropped, which closes every
     /// socket and connection). Returns how many messages were queued.
-    pub async fn serve(self, template: EventTemplate, outlet: Outlet) -> u64 {
+    pub async fn serve(
+        self,
+        parser: Option<&ParserSpec>,
+        template: EventTemplate,
+        outlet: Outlet,
+    ) -> Result<u64, SyslogError> {
+        // Checked once here, so that every listener and connection can build its own.
+        outlet.parsing(parser, &template)?;
+        let intake = {
+            let (shared, outlet, parser) = (self.shared.clone(), outlet.clone(), parser.cloned());
+            move |transport: Transport| {
+                let parsing = outlet.parsing(parser.as_ref(), &template).ok().flatten();
+                let feed = outlet.context().stats.clone();
+                Intake::new(shared.clone(), template.clone(), transport).with(parsing, feed)
+            }
+        };
         let mut tasks = JoinSet::new();
         for (socket, addr, max) in self.udp {
             tracing::info!(transport = "udp", address = %addr, "syslog listening");
-            let intake = Intake::new(self.shared.clone(), template.clone(), Transport::Udp);
-            tasks.spawn(udp::serve(socket, intake, outlet.clone(), max));
+            tasks.spawn(udp::serve(
+                socket,
+                intake(Transport::Udp),
+                outlet.clone(),
+                max,
+            ));
         }
         for (listener, addr, options) in self.tcp {
             let tls = options.tls.is_some();
             tracing::info!(transport = "tcp", address = %addr, tls, "syslog listening");
-            let (shared, template) = (self.shared.clone(), template.clone());
-            let intake = move || Intake::new(shared.clone(), template.clone(), Transport::Tcp);
-            tasks.spawn(tcp::serve(listener, options, intake, outlet.clone()));
+            let intake = intake.clone();
+            let tcp_intake = move || intake(Transport::Tcp);
+            tasks.spawn(tcp::serve(listener, options, tcp_intake, outlet.clone()));
         }
         let mut forget = tokio::time::interval(FORGET_IDLE_PEERS);
         loop {
@@ -163,7 +185,7 @@ impl Listeners {
             }
         }
         tasks.shutdown().await;
-        self.shared.stats.snapshot().total.events
+        Ok(self.shared.stats.snapshot().total.events)
     }
 }
 
@@ -171,12 +193,12 @@ impl Listeners {
 /// messages it queued.
 pub async fn run(
     cfg: &SyslogConfig,
+    parser: Option<&ParserSpec>,
     template: EventTemplate,
     outlet: Outlet,
-    stats: Arc<SyslogStats>,
 ) -> Result<u64, SyslogError> {
-    let listeners = Listeners::bind(cfg, stats).await?;
-    Ok(listeners.serve(template, outlet).await)
+    let listeners = Listeners::bind(cfg, outlet.context().syslog.clone()).await?;
+    listeners.serve(parser, template, outlet).await
 }
 
 async fn resolve(transport: Transport, host: &str) -> Result<SocketAddr, SyslogError> {

@@ -109,6 +109,31 @@ impl Inner {
 }
 
 impl SyslogStats {
+    /// The totals as named counters (for the metrics line).
+    pub fn counters(&self) -> [(&'static str, u64); 6] {
+        let t = self.lock().total;
+        [
+            ("syslog_events_total", t.events),
+            ("syslog_bytes_total", t.bytes),
+            (
+                "syslog_dropped_rate_limited_total",
+                t.dropped(DropReason::RateLimited),
+            ),
+            (
+                "syslog_dropped_too_big_total",
+                t.dropped(DropReason::TooBig),
+            ),
+            (
+                "syslog_dropped_queue_full_total",
+                t.dropped(DropReason::QueueFull),
+            ),
+            (
+                "syslog_dropped_bad_frame_total",
+                t.dropped(DropReason::BadFrame),
+            ),
+        ]
+    }
+
     pub fn snapshot(&self) -> SyslogSnapshot {
         let inner = self.lock();
         SyslogSnapshot {

@@ -180,9 +180,14 @@ async fn deliver(
     peer: SocketAddr,
     at: Timestamp,
 ) -> Result<(), QueueClosed> {
-    if let Some(event) = intake.admit(&frame.data, frame.truncated, peer, at) {
-        outlet.send(event).await?;
-        intake.accepted(peer, frame.data.len(), at);
+    let mut events = Vec::new();
+    intake.admit(&frame.data, frame.truncated, peer, at, &mut events);
+    if events.is_empty() {
+        return Ok(());
     }
+    for event in events {
+        outlet.send(event).await?;
+    }
+    intake.accepted(peer, frame.data.len(), at);
     Ok(())
 }

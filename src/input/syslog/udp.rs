@@ -33,6 +33,7 @@ pub(super) fn bind(addr: SocketAddr, read_buffer: Option<usize>) -> io::Result<U
 /// Receives until the queue closes. A datagram over `max` bytes is cut to `max`.
 pub(super) async fn serve(socket: UdpSocket, mut intake: Intake, outlet: Outlet, max: usize) {
     let mut buf = vec![0u8; max.min(MAX_DATAGRAM) + 1];
+    let mut events = Vec::new();
     loop {
         let (n, peer) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
@@ -45,10 +46,18 @@ pub(super) async fn serve(socket: UdpSocket, mut intake: Intake, outlet: Outlet,
         };
         let at = Timestamp::now();
         let kept = n.min(max);
-        let Some(event) = intake.admit(&buf[..kept], n > max, peer, at) else {
+        intake.admit(&buf[..kept], n > max, peer, at, &mut events);
+        if events.is_empty() {
             continue;
-        };
-        match outlet.try_send(event) {
+        }
+        // All of a message's events, or (queue full) the rest of them dropped, counted once.
+        let mut outcome = Ok(());
+        for event in events.drain(..) {
+            if outcome.is_ok() {
+                outcome = outlet.try_send(event);
+            }
+        }
+        match outcome {
             Ok(()) => intake.accepted(peer, kept, at),
             Err(TrySendError::Full(_)) => intake.dropped(peer, DropReason::QueueFull),
             Err(TrySendError::Closed(_)) => return,

@@ -250,3 +250,145 @@ fn run_ships_syslog_over_mutual_tls_and_refuses_clients_without_a_certificate() 
         "only the client with a certificate got through"
     );
 }
+
+/// `lumberwatch stats` in `dir` for `key`: each row's cells, by its first cell.
+fn stats_rows(dir: &Path, config: &Path, key: &str) -> Vec<Vec<String>> {
+    let path = config.display().to_string();
+    let (status, out, err) = finish(
+        "stats",
+        lumberwatch(dir, &["stats", "-c", &path, "--key", key]),
+    );
+    assert!(status.success(), "stats --key {key}: {err}");
+    out.lines()
+        .skip(1)
+        .filter(|l| !l.contains(" keys, "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn websense_syslog_is_parsed_and_counted_per_sender_and_per_client() {
+    let dir = tempdir();
+    let d = dir.path();
+    let mut receiver = ReceiverProc::start(d, "127.0.0.1:0", &d.join("events.jsonl"), &[]);
+    let config = write_config(
+        d,
+        &format!(
+            "lumberwatch.inputs:\n  - type: syslog\n    parser: websense\n    format: auto\n\
+             \x20   protocol.udp.host: \"127.0.0.1:0\"\n    protocol.tcp.host: \"127.0.0.1:0\"\n\
+             lumberwatch.stats.keys: [source.ip, log.source.ip]\n{}{QUIET}",
+            logstash_output(&format!("127.0.0.1:{}", receiver.port()), "")
+        ),
+    );
+    let path = config.display().to_string();
+    let run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
+    let listeners = listening(&run, 2);
+    let (udp, tcp) = (address_of(&listeners, "udp"), address_of(&listeners, "tcp"));
+
+    let record = |client: &str, action: &str| {
+        format!(
+            "<134>Oct 11 22:14:15 proxy websense: vendor=Websense product=Security action={action} \
+             src_host={client} src_port=51000 dst_ip=93.184.216.34 dst_port=443 bytes_out=512 \
+             bytes_in=20480 http_response=200 url=https://example.com/"
+        )
+    };
+    let sender = UdpSocket::bind("127.0.0.2:0").expect("bind the udp sender");
+    for text in [
+        record("10.1.1.5", "permitted"),
+        record("10.1.1.6", "blocked"),
+    ] {
+        sender.send_to(text.as_bytes(), udp).expect("send");
+    }
+    let mut tcp_sender = tcp_from("127.0.0.3", tcp);
+    let lines = format!(
+        "{}\n<134>Oct 11 22:14:15 proxy websense: garbage\n",
+        record("10.1.1.5", "permitted")
+    );
+    tcp_sender.write_all(lines.as_bytes()).expect("write");
+
+    let events = receiver.wait_for_events(4, COMMAND_LIMIT);
+    let parsed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.get("source").is_some())
+        .collect();
+    assert_eq!(parsed.len(), 3, "{events:#?}");
+    for e in &parsed {
+        assert_eq!(e["destination"]["port"], 443);
+        assert_eq!(e["network"]["bytes"], 512 + 20480);
+        assert_eq!(e["input"]["type"], "syslog");
+        assert!(e["log"]["syslog"]["priority"].is_number(), "{e}");
+    }
+    let blocked = parsed
+        .iter()
+        .find(|e| e["source"]["ip"] == "10.1.1.6")
+        .expect("10.1.1.6");
+    assert_eq!(blocked["event"]["action"], "deny");
+    assert!(
+        blocked["log"]["source"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "the sender stays in log.source.address: {blocked}"
+    );
+    let garbage = events
+        .iter()
+        .find(|e| e["message"] == "garbage")
+        .expect("garbage");
+    assert_eq!(
+        garbage["tags"],
+        serde_json::json!(["lumberwatch_parse_failure"])
+    );
+    stop(run);
+    assert_eq!(receiver.stop().0.len(), 4);
+
+    // Per sender (every message, parsed or not) and per client (the parsed records).
+    let senders = stats_rows(d, &config, "log.source.ip");
+    let events_of = |rows: &[Vec<String>], key: &str| -> Vec<String> {
+        rows.iter()
+            .find(|r| r[0] == key)
+            .unwrap_or_else(|| panic!("no row for {key} in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(events_of(&senders, "127.0.0.2")[2], "2", "{senders:?}");
+    assert_eq!(events_of(&senders, "127.0.0.3")[2], "2", "{senders:?}");
+    let clients = stats_rows(d, &config, "source.ip");
+    assert_eq!(
+        events_of(&clients, "10.1.1.5")[2..4],
+        ["2", "41984"],
+        "{clients:?}"
+    );
+    assert_eq!(
+        events_of(&clients, "10.1.1.6")[2..4],
+        ["1", "20992"],
+        "{clients:?}"
+    );
+    assert_eq!(
+        clients.len(),
+        2,
+        "senders are not sources when a parser says who is: {clients:?}"
+    );
+}
+
+#[test]
+fn run_fails_with_one_line_when_a_syslog_port_is_taken() {
+    let dir = tempdir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "lumberwatch.inputs:\n  - type: syslog\n    protocol.tcp.host: \"127.0.0.1:{port}\"\n{}{QUIET}",
+            logstash_output("127.0.0.1:9", "")
+        ),
+    );
+    let path = config.display().to_string();
+    let (status, _, err) = finish("run", lumberwatch(dir.path(), &["run", "-c", &path]));
+    assert!(!status.success(), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "lumberwatch: an input failed: cannot listen for syslog on tcp 127.0.0.1:"
+        ) && last.contains("in use"),
+        "{err}"
+    );
+}
