@@ -92,7 +92,11 @@ pub async fn run(
     let queued = Arc::new(AtomicU64::new(0));
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
-        let outlet = Outlet::new(tx.clone(), queued.clone()).with_context(context.clone());
+        let context = InputContext {
+            stats: (context.stats.as_ref()).map(|f| f.for_input(input.common.id.as_deref())),
+            ..context.clone()
+        };
+        let outlet = Outlet::new(tx.clone(), queued.clone()).with_context(context);
         let (input, agent, registry) = (input.clone(), agent.clone(), registry.clone());
         inputs.spawn(async move { crate::input::run(&input, &agent, outlet, registry).await });
     }

@@ -43,25 +43,45 @@ impl ParseCounters {
     }
 }
 
-/// The agent's statistics, fed from inputs with the real clock.
+/// The agent's statistics, fed from one input with the real clock.
 #[derive(Clone)]
 pub struct StatsFeed {
     stats: Arc<Mutex<Stats>>,
+    /// The input's `id`, added to every observation's context as `input.id` (rules
+    /// filter on it).
+    input: Option<Arc<str>>,
 }
 
 impl StatsFeed {
     pub fn new(stats: Arc<Mutex<Stats>>) -> Self {
-        StatsFeed { stats }
+        StatsFeed { stats, input: None }
+    }
+
+    /// The same statistics, fed by the input with this `id`.
+    pub fn for_input(&self, id: Option<&str>) -> Self {
+        StatsFeed {
+            stats: self.stats.clone(),
+            input: id.map(Arc::from),
+        }
     }
 
     /// Counts `obs` at `time` (or now when the source gave no time).
     pub fn observe(&self, obs: &Observation<'_>, time: Option<jiff::Timestamp>) {
         let now = unix_now();
         let at = time.map_or(now, |t| t.as_second());
+        let mut context = [("", ""); 4];
+        let mut obs = *obs;
+        if let Some(id) = self.input.as_deref()
+            && obs.context.len() < context.len()
+        {
+            context[..obs.context.len()].copy_from_slice(obs.context);
+            context[obs.context.len()] = ("input.id", id);
+            obs.context = &context[..=obs.context.len()];
+        }
         // A poisoned lock only means another input panicked mid-update of a counter:
         // the counters are still usable.
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.observe(obs, at, now);
+        stats.observe(&obs, at, now);
     }
 }
 
@@ -98,15 +118,13 @@ impl LineParsing {
 
     /// Appends the events of `line` to `out`: one per record, the line itself when it
     /// has none or does not parse, nothing for a header. `extra` writes the input's own
-    /// members (`log.offset`, ...) into each; `context` names fields of the input that
-    /// the statistics may key on (`log.source.ip`); `at` is the `@timestamp` (RFC 3339)
+    /// members (`log.offset`, ...) into each; `at` is the `@timestamp` (RFC 3339)
     /// the source gave the line (a container runtime, a syslog header), used for
     /// records without a time of their own.
     pub fn events(
         &mut self,
         template: &mut EventTemplate,
         line: &str,
-        context: &[(&str, &str)],
         at: Option<&str>,
         extra: &dyn Fn(&mut BytesMut),
         out: &mut Vec<Event>,
@@ -126,7 +144,7 @@ impl LineParsing {
                     if let Some(stats) = &self.stats {
                         let obs = Observation {
                             record: Some(r),
-                            context,
+                            context: &[],
                             counts: Counts::of_record(r),
                         };
                         stats.observe(&obs, r.time);
@@ -234,7 +252,7 @@ mod tests {
     fn run(p: &mut LineParsing, t: &mut EventTemplate, line: &str, at: Option<&str>) -> Vec<Value> {
         let mut out = Vec::new();
         let extra = |b: &mut BytesMut| b.extend_from_slice(br#","log":{"offset":7}"#);
-        p.events(t, line, &[], at, &extra, &mut out);
+        p.events(t, line, at, &extra, &mut out);
         assert!(
             out.iter().all(|e| e.origin.is_none()),
             "origins are the input's to set"
@@ -308,5 +326,27 @@ mod tests {
             e.is_some_and(|e| e.to_string().contains("pattern")),
             "refused"
         );
+    }
+
+    #[test]
+    fn observations_carry_the_inputs_id_for_keys_and_filters() {
+        let stats = Arc::new(Mutex::new(Stats::new([TableSpec::new("input.id")])));
+        let feed = StatsFeed::new(stats.clone()).for_input(Some("vpc"));
+        let ctx = [("log.source.ip", "10.0.0.1")];
+        let obs = Observation {
+            record: None,
+            context: &ctx,
+            counts: Counts {
+                events: 1,
+                bytes: 9,
+                ..Counts::default()
+            },
+        };
+        feed.observe(&obs, None);
+        StatsFeed::new(stats.clone()).observe(&obs, None);
+        let stats = stats.lock().unwrap();
+        let table = stats.table("input.id").unwrap();
+        assert_eq!(table.len(), 1, "an input without an id has no input.id");
+        assert_eq!(table.get("vpc").unwrap().totals.bytes, 9);
     }
 }

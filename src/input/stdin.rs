@@ -46,7 +46,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         };
         match parsing.as_mut() {
             None => ready.push(template.event(text, extra)),
-            Some(p) => p.events(template, text, &[], None, &extra, &mut ready),
+            Some(p) => p.events(template, text, None, &extra, &mut ready),
         }
         for event in ready.drain(..) {
             queue.send(event).await?;

@@ -312,7 +312,7 @@ impl Harvester {
         };
         match self.parsing.as_mut() {
             None => out.push(self.template.event(m.text, extra)),
-            Some(p) => p.events(&mut self.template, m.text, &[], None, &extra, out),
+            Some(p) => p.events(&mut self.template, m.text, None, &extra, out),
         }
         settle(out, source, unsettled, m.end);
     }
@@ -354,9 +354,7 @@ impl Harvester {
             b.extend_from_slice(fields_json.as_bytes());
         };
         match (d.stream, self.parsing.as_mut()) {
-            (Some(_), Some(p)) => {
-                p.events(template, &d.text, &[], d.timestamp.as_deref(), &extra, out)
-            }
+            (Some(_), Some(p)) => p.events(template, &d.text, d.timestamp.as_deref(), &extra, out),
             _ => out.push(match &d.timestamp {
                 Some(ts) => template.event_at(ts, &d.text, extra),
                 None => template.event(&d.text, extra),

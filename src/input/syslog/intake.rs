@@ -175,7 +175,6 @@ impl Intake {
             (Some(p), _) => p.events(
                 &mut self.template,
                 message.msg,
-                &[],
                 at.as_deref(),
                 &members,
                 out,
