@@ -13,6 +13,7 @@ pub mod logging;
 pub mod output;
 pub mod parse;
 pub mod proto;
+pub mod queue;
 pub mod receive;
 pub mod registry;
 pub mod signal;
