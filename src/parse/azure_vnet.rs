@@ -1,6 +1,6 @@
 //! `azure-vnet`: Azure virtual network flow logs (the successors of NSG flow logs), as
 //! Network Watcher writes them to `PT1H.json` blobs; one record per flow tuple. The
-//! blob envelope and tuple reading are shared with [`super::azure_nsg`].
+//! blob envelope and tuple reading are [`super::azure`]'s.
 //!
 //! Tuple: `ts,src,dst,sport,dport,protocol,I|O,B|C|E|D,encryption,packets_s2d,bytes_s2d,
 //! packets_d2s,bytes_d2s`, the time in Unix milliseconds and the protocol an IANA number.
@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::azure_nsg::{Tuple, for_each_record, set_mac, set_resource};
+use super::azure::{Tuple, annotate, parse_line, resource_fields};
 use super::{
     Action, ConnectionRecord, Endpoint, FlowState, LineParser, Outcome, ParseError, Transport,
 };
@@ -85,12 +85,8 @@ impl LineParser for AzureVnet {
         line: &str,
         out: &mut Vec<ConnectionRecord>,
     ) -> Result<Outcome, ParseError> {
-        let start = out.len();
-        let result = for_each_record(FORMAT, line, |record: Record| {
-            let mut common = Vec::new();
-            if let Some(id) = &record.target_id {
-                set_resource(&mut common, id);
-            }
+        parse_line(FORMAT, line, out, |record: Record, out| {
+            let mut common = resource_fields(record.target_id.as_deref());
             if let Some(id) = &record.flow_log_id {
                 common.push(("azure.vnet_flow.flow_log_id".into(), id.as_ref().into()));
             }
@@ -98,26 +94,17 @@ impl LineParser for AzureVnet {
                 for group in &acl.flow_groups {
                     for tuple in &group.flow_tuples {
                         let mut r = tuple_record(tuple)?;
-                        r.extra.extend_from_slice(&common);
-                        if let Some(rule) = &group.rule {
-                            r.set("rule.name", rule.as_ref());
-                        }
                         if let Some(acl) = &acl.acl_id {
                             r.set("azure.vnet_flow.acl_id", acl.as_ref());
                         }
-                        if let Some(mac) = &record.mac_address {
-                            set_mac(&mut r, mac);
-                        }
+                        let mac = record.mac_address.as_deref();
+                        annotate(&mut r, &common, group.rule.as_deref(), mac);
                         out.push(r);
                     }
                 }
             }
             Ok(())
-        });
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result.map(|()| Outcome::Records)
+        })
     }
 }
 
@@ -166,20 +153,13 @@ fn tuple_record(text: &str) -> Result<ConnectionRecord, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::Direction;
-    use proptest::prelude::*;
+    use crate::parse::{Direction, fixture};
 
-    const SAMPLE: &str = include_str!("../../tests/fixtures/parse/azure-vnet/sample.json");
-    const LINES: &str = include_str!("../../tests/fixtures/parse/azure-vnet/lines.json");
-    const MALFORMED: &str = include_str!("../../tests/fixtures/parse/azure-vnet/malformed.json");
+    fixture::parser_tests!(FORMAT, AzureVnet, "[,\\]\\[{}\"0-9A-Z:.]{0,4}");
 
-    fn parse(line: &str) -> Result<Vec<ConnectionRecord>, ParseError> {
-        let mut out = Vec::new();
-        AzureVnet.parse(line, &mut out).map(|_| out)
-    }
-
-    fn parse_all(text: &str) -> Vec<ConnectionRecord> {
-        text.lines().flat_map(|l| parse(l).unwrap()).collect()
+    /// The documentation's sample blob on one line, then a blob over three lines.
+    fn valid_lines() -> Vec<String> {
+        fixture::valid_lines(FORMAT)
     }
 
     fn ms(n: i64) -> Option<jiff::Timestamp> {
@@ -188,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_documented_sample_gives_one_record_per_tuple() {
-        let records = parse_all(SAMPLE);
+        let records = fixture::records(&mut AzureVnet, &valid_lines()[..1]);
         assert_eq!(records.len(), 19);
         let end = &records[1];
         assert_eq!(
@@ -241,7 +221,7 @@ mod tests {
 
     #[test]
     fn state_d_is_a_denied_inbound_flow_without_a_state() {
-        let records = parse_all(SAMPLE);
+        let records = fixture::records(&mut AzureVnet, &valid_lines()[..1]);
         let denied: Vec<_> = records
             .iter()
             .filter(|r| r.action == Some(Action::Deny))
@@ -266,7 +246,7 @@ mod tests {
 
     #[test]
     fn blob_lines_with_empty_begin_counts_and_second_timestamps_parse() {
-        let records = parse_all(LINES);
+        let records = fixture::records(&mut AzureVnet, &valid_lines()[1..]);
         assert_eq!(records.len(), 4);
         let b = &records[0];
         assert_eq!(b.state, Some(FlowState::Begin));
@@ -290,55 +270,5 @@ mod tests {
             records[3].field("azure.vnet_flow.encryption").as_deref(),
             Some("X")
         );
-    }
-
-    #[test]
-    fn malformed_lines_are_errors_that_say_what_and_where() {
-        let expected = [
-            "record 1: EOF while parsing",
-            "has 12 fields, expected 13",
-            "field 3 (destination ip) is not an ip address: \"10.0.0\"",
-            "field 8 (state) is not b, c, e or d: \"A\"",
-            "field 6 (protocol) is not an iana protocol number: \"300\"",
-            "field 12 (packets received) is not a number in range: \"-1\"",
-            "field 1 (time) is not a time in range: \"99999999999999999\"",
-            "record 1: missing field `flowRecords`",
-        ];
-        let lines: Vec<&str> = MALFORMED.lines().collect();
-        assert_eq!(lines.len(), expected.len());
-        for (line, want) in lines.iter().zip(expected) {
-            let mut out = Vec::new();
-            let err = AzureVnet.parse(line, &mut out).unwrap_err();
-            assert_eq!(err.format, "azure-vnet");
-            assert!(
-                err.reason.contains(want),
-                "{:?} does not contain {want:?}",
-                err.reason
-            );
-            assert!(out.is_empty());
-        }
-    }
-
-    fn mutated(line: &str, at: usize, cut: usize, insert: &str) -> String {
-        let mut s: Vec<char> = line.chars().collect();
-        let at = at % (s.len() + 1);
-        let end = (at + cut % 8).min(s.len());
-        s.splice(at..end, insert.chars());
-        s.into_iter().collect()
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics_on_any_line(line in "\\PC{0,300}") {
-            let _ = AzureVnet.parse(&line, &mut Vec::new());
-        }
-
-        #[test]
-        fn never_panics_on_mutated_blob_lines(
-            which in 0usize..3, at in any::<usize>(), cut in any::<usize>(), insert in "[,\\]\\[{}\"0-9A-Z:.]{0,4}"
-        ) {
-            let line = LINES.lines().nth(which).unwrap_or_default();
-            let _ = AzureVnet.parse(&mutated(line, at, cut, &insert), &mut Vec::new());
-        }
     }
 }

@@ -13,6 +13,7 @@
 
 use std::net::IpAddr;
 
+use super::fields::{ip, not_a, number};
 use super::{
     ConnectionRecord, Endpoint, FlowState, LineParser, Outcome, ParseError, Transport,
     excerpt as quote,
@@ -194,7 +195,7 @@ fn is_icmp(t: Option<Transport>) -> bool {
 
 /// `1700000000.123456`: seconds with up to nine decimals.
 pub(super) fn unix_time(stamp: &str) -> Result<jiff::Timestamp, String> {
-    let bad = || format!("timestamp is not unix seconds: {}", quote(stamp));
+    let bad = || not_a("timestamp", "unix seconds", stamp);
     let (secs, frac) = stamp.split_once('.').unwrap_or((stamp, ""));
     if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
@@ -204,33 +205,15 @@ pub(super) fn unix_time(stamp: &str) -> Result<jiff::Timestamp, String> {
     jiff::Timestamp::new(secs, nanos).map_err(|_| bad())
 }
 
-fn ip(key: &str, value: &str) -> Result<IpAddr, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} is not an ip address: {}", quote(value)))
-}
-
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} is not a number in range: {}", quote(value)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::fixture;
-    use proptest::prelude::*;
+
+    fixture::parser_tests!(FORMAT, Conntrack);
 
     fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        let mut out = Vec::new();
-        Conntrack.parse(line, &mut out)?;
-        Ok(out.remove(0))
-    }
-
-    #[test]
-    fn fixture_lines_give_exact_records_and_errors() {
-        fixture::check(FORMAT, &mut Conntrack);
+        fixture::one(&mut Conntrack, line)
     }
 
     #[test]
@@ -260,23 +243,5 @@ mod tests {
         );
         assert_eq!(r.total_bytes(), Some(311));
         assert_eq!(r.field("destination.nat.ip"), None);
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics_on_any_text(line in "\\PC*") {
-            let _ = parse(&line);
-        }
-
-        #[test]
-        fn never_panics_on_a_mutated_valid_line(
-            pick in any::<prop::sample::Index>(),
-            at in any::<usize>(),
-            cut in 0usize..12,
-            insert in "\\PC{0,6}",
-        ) {
-            let lines = fixture::valid_lines(FORMAT);
-            let _ = parse(&fixture::mutate(pick.get::<String>(&lines), at, cut, &insert));
-        }
     }
 }

@@ -7,13 +7,9 @@
 //! prefix when it names one, and is left unknown otherwise: a `LOG` rule does not say
 //! what the next rule did.
 
-use std::net::IpAddr;
-
+use super::fields::{ip, not_a, number};
 use super::syslog;
-use super::{
-    Action, ConnectionRecord, Direction, LineParser, Outcome, ParseError, Transport,
-    excerpt as quote,
-};
+use super::{Action, ConnectionRecord, Direction, LineParser, Outcome, ParseError, Transport};
 
 const FORMAT: &str = "iptables";
 
@@ -34,16 +30,8 @@ impl LineParser for Iptables {
 
 fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let header = syslog::split(line);
-    let mut record = ConnectionRecord {
-        time: header.time,
-        ..Default::default()
-    };
-    if let Some(written) = header.time_without_year {
-        record.set("syslog.timestamp", written);
-    }
-    if let Some(host) = header.host {
-        record.set("observer.hostname", host);
-    }
+    let mut record = ConnectionRecord::default();
+    header.write_to(&mut record);
     let rest = header.rest.trim_start();
     let rest = rest.strip_prefix("kernel:").unwrap_or(rest).trim_start();
     let rest = strip_uptime(rest);
@@ -176,18 +164,6 @@ fn read_fields(fields: &str, r: &mut ConnectionRecord) -> Result<(), String> {
     Ok(())
 }
 
-fn ip(key: &str, value: &str) -> Result<IpAddr, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} is not an ip address: {}", quote(value)))
-}
-
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} is not a number in range: {}", quote(value)))
-}
-
 /// `PROTO` as the kernel writes it: a name it knows or the protocol number.
 fn transport(value: &str) -> Result<Transport, String> {
     let number = match value {
@@ -195,8 +171,7 @@ fn transport(value: &str) -> Result<Transport, String> {
         "AH" => 51,
         "ESP" => 50,
         _ => {
-            return Transport::from_name(value)
-                .ok_or_else(|| format!("PROTO is not a protocol: {}", quote(value)));
+            return Transport::from_name(value).ok_or_else(|| not_a("PROTO", "a protocol", value));
         }
     };
     Ok(Transport::from_number(number))
@@ -221,17 +196,11 @@ fn mac(value: &str, r: &mut ConnectionRecord) {
 mod tests {
     use super::*;
     use crate::parse::fixture;
-    use proptest::prelude::*;
+
+    fixture::parser_tests!(FORMAT, Iptables);
 
     fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        let mut out = Vec::new();
-        Iptables.parse(line, &mut out)?;
-        Ok(out.remove(0))
-    }
-
-    #[test]
-    fn fixture_lines_give_exact_records_and_errors() {
-        fixture::check(FORMAT, &mut Iptables);
+        fixture::one(&mut Iptables, line)
     }
 
     #[test]
@@ -269,23 +238,5 @@ mod tests {
         assert_eq!(r.source.bytes, Some(88));
         assert_eq!(r.field("iptables.icmp.type").as_deref(), Some("3"));
         assert_eq!(r.destination.port, None);
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics_on_any_text(line in "\\PC*") {
-            let _ = parse(&line);
-        }
-
-        #[test]
-        fn never_panics_on_a_mutated_valid_line(
-            pick in any::<prop::sample::Index>(),
-            at in any::<usize>(),
-            cut in 0usize..12,
-            insert in "\\PC{0,6}",
-        ) {
-            let lines = fixture::valid_lines(FORMAT);
-            let _ = parse(&fixture::mutate(pick.get::<String>(&lines), at, cut, &insert));
-        }
     }
 }

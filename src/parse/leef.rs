@@ -7,12 +7,11 @@
 //! `devTimeFormat` (a Java date pattern) when given, else as epoch milliseconds or
 //! `MMM dd yyyy HH:mm:ss`; a time without a zone is taken as UTC.
 
-use std::net::IpAddr;
-
 use jiff::Timestamp;
 use jiff::civil::DateTime;
 
 use super::cef::{action_of, parse_time};
+use super::fields::{ip, not_a, number};
 use super::kv::{Pair, split_delimited, split_spaced};
 use super::syslog;
 use super::{ConnectionRecord, LineParser, Outcome, ParseError, Transport, excerpt as quote};
@@ -38,21 +37,14 @@ fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let start = line.find("LEEF:").ok_or("no LEEF: header")?;
     let mut r = ConnectionRecord::default();
     if start > 0 {
-        let h = syslog::split(&line[..start]);
-        r.time = h.time;
-        if let Some(written) = h.time_without_year {
-            r.set("syslog.timestamp", written);
-        }
-        if let Some(host) = h.host {
-            r.set("observer.hostname", host);
-        }
+        syslog::split(&line[..start]).write_to(&mut r);
     }
     let text = &line[start + 5..];
     let version = text.split('|').next().unwrap_or_default();
     let fields = match version {
         "1.0" | "1" => 5,
         "2.0" | "2" => 6,
-        _ => return Err(format!("version is not 1.0 or 2.0: {}", quote(version))),
+        _ => return Err(not_a("version", "1.0 or 2.0", version)),
     };
     let header: Vec<&str> = text.splitn(fields + 1, '|').collect();
     if header.len() <= fields {
@@ -108,7 +100,7 @@ fn delimiter(field: &str) -> Result<char, String> {
         .or_else(|| field.strip_prefix("X"));
     hex.and_then(|h| u32::from_str_radix(h, 16).ok())
         .and_then(char::from_u32)
-        .ok_or_else(|| format!("delimiter is not a character or hex code: {}", quote(field)))
+        .ok_or_else(|| not_a("delimiter", "a character or hex code", field))
 }
 
 fn map_attribute(pair: &Pair<'_>, r: &mut ConnectionRecord) -> Result<(), String> {
@@ -210,34 +202,12 @@ fn push_literal(out: &mut String, c: char) {
     out.push(c);
 }
 
-fn ip(key: &str, value: &str) -> Result<IpAddr, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} is not an ip address: {}", quote(value)))
-}
-
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} is not a number in range: {}", quote(value)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::fixture;
-    use proptest::prelude::*;
 
-    fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        let mut out = Vec::new();
-        Leef.parse(line, &mut out)?;
-        Ok(out.remove(0))
-    }
-
-    #[test]
-    fn fixture_lines_give_exact_records_and_errors() {
-        fixture::check(FORMAT, &mut Leef);
-    }
+    fixture::parser_tests!(FORMAT, Leef);
 
     #[test]
     fn the_delimiter_is_a_character_or_a_hex_code() {
@@ -260,23 +230,5 @@ mod tests {
             Ok("%b %d %Y %H:%M:%S".into())
         );
         assert!(strptime_of("MMM dd yyyy HH:mm:ss z").is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics_on_any_text(line in "\\PC*") {
-            let _ = parse(&line);
-        }
-
-        #[test]
-        fn never_panics_on_a_mutated_valid_line(
-            pick in any::<prop::sample::Index>(),
-            at in any::<usize>(),
-            cut in 0usize..12,
-            insert in "\\PC{0,6}",
-        ) {
-            let lines = fixture::valid_lines(FORMAT);
-            let _ = parse(&fixture::mutate(pick.get::<String>(&lines), at, cut, &insert));
-        }
     }
 }

@@ -8,12 +8,14 @@
 
 mod access_log;
 mod aws_vpc;
+mod azure;
 mod azure_nsg;
 mod azure_vnet;
 mod cef;
 #[cfg(test)]
 mod conformance;
 mod conntrack;
+mod fields;
 #[cfg(test)]
 mod fixture;
 mod iptables;

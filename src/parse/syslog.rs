@@ -8,6 +8,8 @@
 
 use jiff::Timestamp;
 
+use super::ConnectionRecord;
+
 /// A line split into what its syslog header said and the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header<'a> {
@@ -23,6 +25,20 @@ pub(crate) struct Header<'a> {
 pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+
+impl Header<'_> {
+    /// Writes what the header says into `r`: its time, a yearless time as written
+    /// (`syslog.timestamp`) and the host (`observer.hostname`).
+    pub(crate) fn write_to(&self, r: &mut ConnectionRecord) {
+        r.time = self.time;
+        if let Some(written) = self.time_without_year {
+            r.set("syslog.timestamp", written);
+        }
+        if let Some(host) = self.host {
+            r.set("observer.hostname", host);
+        }
+    }
+}
 
 /// Splits off a syslog header if the line starts with one; never fails.
 pub(crate) fn split(line: &str) -> Header<'_> {

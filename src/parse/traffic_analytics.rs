@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::azure_nsg::set_mac;
+use super::azure::set_mac;
 use super::{
     Action, ConnectionRecord, Direction, Endpoint, LineParser, Outcome, ParseError, Transport,
     excerpt,
@@ -354,25 +354,18 @@ fn whole(f: f64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    use crate::parse::fixture;
 
-    const CLASSIC: &str =
-        include_str!("../../tests/fixtures/parse/azure-traffic-analytics/nsg-classic.jsonl");
-    const NTA: &str =
-        include_str!("../../tests/fixtures/parse/azure-traffic-analytics/ntanetanalytics.jsonl");
-    const MALFORMED: &str =
-        include_str!("../../tests/fixtures/parse/azure-traffic-analytics/malformed.jsonl");
+    // valid.log: three rows in the AzureNetworkAnalytics_CL schema (the last a topology
+    // row), then three in NTANetAnalytics (the last a status row).
+    fixture::parser_tests!(FORMAT, TrafficAnalytics, "[,{}\"0-9.:eE|-]{0,4}");
 
     fn parse(line: &str) -> Result<(Outcome, Vec<ConnectionRecord>), ParseError> {
-        let mut out = Vec::new();
-        TrafficAnalytics.parse(line, &mut out).map(|o| (o, out))
+        fixture::parse(&mut TrafficAnalytics, line)
     }
 
     fn one(line: &str) -> ConnectionRecord {
-        let (outcome, mut records) = parse(line).unwrap();
-        assert_eq!(outcome, Outcome::Records);
-        assert_eq!(records.len(), 1);
-        records.remove(0)
+        fixture::one(&mut TrafficAnalytics, line).unwrap()
     }
 
     fn at(s: &str) -> Option<jiff::Timestamp> {
@@ -381,7 +374,8 @@ mod tests {
 
     #[test]
     fn classic_rows_split_bytes_by_side_and_keep_flow_counts() {
-        let r = one(CLASSIC.lines().next().unwrap());
+        let lines = fixture::valid_lines(FORMAT);
+        let r = one(&lines[0]);
         assert_eq!(r.source.ip, Some("10.0.0.4".parse().unwrap()));
         assert_eq!(r.destination.ip, Some("10.0.1.5".parse().unwrap()));
         assert_eq!(r.destination.port, Some(1433));
@@ -419,7 +413,8 @@ mod tests {
 
     #[test]
     fn a_denied_inbound_row_from_one_public_ip_takes_that_ip() {
-        let r = one(CLASSIC.lines().nth(1).unwrap());
+        let lines = fixture::valid_lines(FORMAT);
+        let r = one(&lines[1]);
         assert_eq!(r.source.ip, Some("203.0.113.50".parse().unwrap()));
         assert_eq!(r.destination.ip, Some("10.0.0.4".parse().unwrap()));
         assert_eq!(r.destination.port, Some(3389));
@@ -440,15 +435,16 @@ mod tests {
 
     #[test]
     fn topology_rows_are_skipped() {
-        let (outcome, records) = parse(CLASSIC.lines().nth(2).unwrap()).unwrap();
+        let lines = fixture::valid_lines(FORMAT);
+        let (outcome, records) = parse(&lines[2]).unwrap();
         assert_eq!(outcome, Outcome::Skipped("not-flowlog"));
         assert!(records.is_empty());
     }
 
     #[test]
     fn ntanetanalytics_rows_use_the_new_column_names() {
-        let mut lines = NTA.lines();
-        let r = one(lines.next().unwrap());
+        let lines = fixture::valid_lines(FORMAT);
+        let r = one(&lines[3]);
         assert_eq!(r.source.ip, Some("10.1.0.4".parse().unwrap()));
         assert_eq!(r.source.port, Some(50432));
         assert_eq!(r.destination.ip, Some("52.239.184.180".parse().unwrap()));
@@ -479,7 +475,7 @@ mod tests {
             Some("2")
         );
 
-        let denied = one(lines.next().unwrap());
+        let denied = one(&lines[4]);
         assert_eq!(denied.action, Some(Action::Deny));
         assert_eq!(denied.direction, Some(Direction::Ingress));
         assert_eq!(denied.source.port, None);
@@ -497,57 +493,7 @@ mod tests {
             "TimeGenerated when no flow times"
         );
 
-        let (outcome, _) = parse(lines.next().unwrap()).unwrap();
+        let (outcome, _) = parse(&lines[5]).unwrap();
         assert_eq!(outcome, Outcome::Skipped("not-flowlog"));
-    }
-
-    #[test]
-    fn malformed_rows_are_errors_that_name_the_column() {
-        let expected = [
-            "not json: EOF while parsing",
-            "a row is a json object",
-            "column SrcIP_s is not an ip address: \"10.0.0.300\"",
-            "column DestPort_d is not a port: \"70000\"",
-            "column OutboundBytes_d is not a whole number in range: \"1e+30\"",
-            "column InboundPackets_d is not a whole number in range: \"-4\"",
-            "column FlowStatus is not a (allowed) or d (denied): \"X\"",
-            "column FlowStartTime_t is not an rfc 3339 time: \"yesterday\"",
-            "column SrcIp is not a string: \"167772164\"",
-            "no flow columns",
-        ];
-        let lines: Vec<&str> = MALFORMED.lines().collect();
-        assert_eq!(lines.len(), expected.len());
-        for (line, want) in lines.iter().zip(expected) {
-            let err = parse(line).unwrap_err();
-            assert_eq!(err.format, "azure-traffic-analytics");
-            assert!(
-                err.reason.contains(want),
-                "{:?} does not contain {want:?}",
-                err.reason
-            );
-        }
-    }
-
-    fn mutated(line: &str, at: usize, cut: usize, insert: &str) -> String {
-        let mut s: Vec<char> = line.chars().collect();
-        let at = at % (s.len() + 1);
-        let end = (at + cut % 8).min(s.len());
-        s.splice(at..end, insert.chars());
-        s.into_iter().collect()
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics_on_any_line(line in "\\PC{0,300}") {
-            let _ = TrafficAnalytics.parse(&line, &mut Vec::new());
-        }
-
-        #[test]
-        fn never_panics_on_mutated_rows(
-            which in 0usize..4, at in any::<usize>(), cut in any::<usize>(), insert in "[,{}\"0-9.:eE|-]{0,4}"
-        ) {
-            let line = CLASSIC.lines().chain(NTA.lines()).nth(which).unwrap_or_default();
-            let _ = TrafficAnalytics.parse(&mutated(line, at, cut, &insert), &mut Vec::new());
-        }
     }
 }
