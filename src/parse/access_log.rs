@@ -11,26 +11,10 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 
 use super::fields::{not_a, number};
-use super::{ConnectionRecord, LineParser, Outcome, ParseError, excerpt as quote};
+use super::{ConnectionRecord, excerpt as quote};
 
-const FORMAT: &str = "access-log";
-
-/// The `access-log` parser; it keeps no state between lines.
-#[derive(Debug, Default)]
-pub struct AccessLog;
-
-impl LineParser for AccessLog {
-    fn parse(
-        &mut self,
-        line: &str,
-        out: &mut Vec<ConnectionRecord>,
-    ) -> Result<Outcome, ParseError> {
-        out.push(parse_line(line).map_err(|reason| ParseError::new(FORMAT, reason))?);
-        Ok(Outcome::Records)
-    }
-}
-
-fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+/// One line's record, or why it is not one.
+pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let mut fields = Fields(line);
     let mut r = ConnectionRecord::default();
     let host = fields.word().ok_or("empty line")?;
@@ -182,16 +166,12 @@ mod tests {
     use super::*;
     use crate::parse::fixture;
 
-    fixture::parser_tests!(FORMAT, AccessLog);
-
-    fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        fixture::one(&mut AccessLog, line)
-    }
+    fixture::parser_tests!("access-log");
 
     #[test]
     fn an_error_status_is_not_a_deny() {
-        let r =
-            parse(r#"10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.0" 403 12"#).unwrap();
+        let r = parse_line(r#"10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.0" 403 12"#)
+            .unwrap();
         assert_eq!(r.action, None);
         assert_eq!(r.field("http.response.status_code").as_deref(), Some("403"));
         assert_eq!(r.time, Some("2000-10-10T20:55:36Z".parse().unwrap()));
@@ -199,7 +179,7 @@ mod tests {
 
     #[test]
     fn an_escaped_quote_stays_inside_the_user_agent() {
-        let r = parse(
+        let r = parse_line(
             r#"10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "a \"b\" c""#,
         )
         .unwrap();

@@ -306,7 +306,7 @@ mod tests {
 
     // valid.log: five lines in the default format (the third NODATA, the fourth
     // SKIPDATA), then a header naming custom fields and two lines in them.
-    fixture::parser_tests!(FORMAT, default_parser(), "[ 0-9a-z.:${}-]{0,4}");
+    fixture::parser_tests!(FORMAT, insert = "[ 0-9a-z.:${}-]{0,4}");
 
     fn parse_with(
         p: &mut AwsVpc,

@@ -149,7 +149,7 @@ mod tests {
     use super::*;
     use crate::parse::{Direction, fixture};
 
-    fixture::parser_tests!(FORMAT, AzureNsg, "[,\\]\\[{}\"0-9A-Z:.]{0,4}");
+    fixture::parser_tests!(FORMAT, insert = "[,\\]\\[{}\"0-9A-Z:.]{0,4}");
 
     /// A version 1 blob on one line, then a version 2 blob over three lines.
     fn valid_lines() -> Vec<String> {

@@ -155,7 +155,7 @@ mod tests {
     use super::*;
     use crate::parse::{Direction, fixture};
 
-    fixture::parser_tests!(FORMAT, AzureVnet, "[,\\]\\[{}\"0-9A-Z:.]{0,4}");
+    fixture::parser_tests!(FORMAT, insert = "[,\\]\\[{}\"0-9A-Z:.]{0,4}");
 
     /// The documentation's sample blob on one line, then a blob over three lines.
     fn valid_lines() -> Vec<String> {

@@ -16,24 +16,7 @@ use jiff::tz::TimeZone;
 use super::fields::{ip, not_a, number};
 use super::kv::split_spaced;
 use super::syslog;
-use super::{Action, ConnectionRecord, Direction, LineParser, Outcome, ParseError, Transport};
-
-const FORMAT: &str = "cef";
-
-/// The `cef` parser; it keeps no state between lines.
-#[derive(Debug, Default)]
-pub struct Cef;
-
-impl LineParser for Cef {
-    fn parse(
-        &mut self,
-        line: &str,
-        out: &mut Vec<ConnectionRecord>,
-    ) -> Result<Outcome, ParseError> {
-        out.push(parse_line(line).map_err(|reason| ParseError::new(FORMAT, reason))?);
-        Ok(Outcome::Records)
-    }
-}
+use super::{Action, ConnectionRecord, Direction, Transport};
 
 const HEADER: [&str; 7] = [
     "cef.version",
@@ -45,7 +28,8 @@ const HEADER: [&str; 7] = [
     "cef.severity",
 ];
 
-fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+/// One line's record, or why it is not one.
+pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let start = line.find("CEF:").ok_or("no CEF: header")?;
     let mut r = ConnectionRecord::default();
     if start > 0 {
@@ -222,15 +206,11 @@ mod tests {
     use super::*;
     use crate::parse::fixture;
 
-    fixture::parser_tests!(FORMAT, Cef);
-
-    fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        fixture::one(&mut Cef, line)
-    }
+    fixture::parser_tests!("cef");
 
     #[test]
     fn escapes_are_undone_in_header_and_extension() {
-        let r = parse(r"CEF:0|a\|b|c\\d|1|2|n|3|msg=x\=y\\z\nw cs1=C:\path").unwrap();
+        let r = parse_line(r"CEF:0|a\|b|c\\d|1|2|n|3|msg=x\=y\\z\nw cs1=C:\path").unwrap();
         assert_eq!(r.field("cef.device.vendor").as_deref(), Some("a|b"));
         assert_eq!(r.field("cef.device.product").as_deref(), Some(r"c\d"));
         assert_eq!(r.field("cef.extensions.msg").as_deref(), Some("x=y\\z\nw"));

@@ -14,27 +14,7 @@
 use std::net::IpAddr;
 
 use super::fields::{ip, not_a, number};
-use super::{
-    ConnectionRecord, Endpoint, FlowState, LineParser, Outcome, ParseError, Transport,
-    excerpt as quote,
-};
-
-const FORMAT: &str = "conntrack";
-
-/// The `conntrack` parser; it keeps no state between lines.
-#[derive(Debug, Default)]
-pub struct Conntrack;
-
-impl LineParser for Conntrack {
-    fn parse(
-        &mut self,
-        line: &str,
-        out: &mut Vec<ConnectionRecord>,
-    ) -> Result<Outcome, ParseError> {
-        out.push(parse_line(line).map_err(|reason| ParseError::new(FORMAT, reason))?);
-        Ok(Outcome::Records)
-    }
-}
+use super::{ConnectionRecord, Endpoint, FlowState, Transport, excerpt as quote};
 
 /// One direction's tuple and counters.
 #[derive(Debug, Default)]
@@ -48,7 +28,8 @@ struct Tuple {
     icmp_id: Option<u16>,
 }
 
-fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+/// One line's record, or why it is not one.
+pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let mut r = ConnectionRecord::default();
     let mut words = line.split_whitespace().peekable();
     if let Some(stamp) = words.peek().and_then(|w| bracketed(w))
@@ -210,11 +191,7 @@ mod tests {
     use super::*;
     use crate::parse::fixture;
 
-    fixture::parser_tests!(FORMAT, Conntrack);
-
-    fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        fixture::one(&mut Conntrack, line)
-    }
+    fixture::parser_tests!("conntrack");
 
     #[test]
     fn events_map_to_flow_states_and_a_listing_has_none() {
@@ -225,13 +202,13 @@ mod tests {
             ("[DESTROY] ", Some(FlowState::End)),
             ("", None),
         ] {
-            assert_eq!(parse(&format!("{event}{tail}")).unwrap().state, state);
+            assert_eq!(parse_line(&format!("{event}{tail}")).unwrap().state, state);
         }
     }
 
     #[test]
     fn each_side_gets_the_counters_of_its_own_tuple() {
-        let r = parse(
+        let r = parse_line(
             "[DESTROY] udp 17 src=10.0.0.1 dst=10.0.0.2 sport=5 dport=53 packets=3 bytes=231 \
              src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5 packets=1 bytes=80 [ASSURED] mark=0",
         )

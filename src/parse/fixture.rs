@@ -14,7 +14,7 @@
 use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 
-use super::{ConnectionRecord, LineParser, Outcome, ParseError};
+use super::{ConnectionRecord, Format, LineParser, Outcome, ParseError, ParserSpec};
 
 fn read(format: &str, file: &str) -> Vec<String> {
     let path = format!(
@@ -38,6 +38,16 @@ pub(crate) fn render(record: &ConnectionRecord) -> Value {
     record.write_members(&mut buf);
     buf.put_u8(b'}');
     serde_json::from_slice(&buf).expect("write_members writes valid json")
+}
+
+/// A new parser of `format` built without options, as an input without any builds it.
+pub(crate) fn parser(format: &str) -> Box<dyn LineParser> {
+    let spec = ParserSpec {
+        format: Format::by_name(format).expect("the fixtures are named for a format"),
+        fields: None,
+        pattern: None,
+    };
+    spec.build().expect("the format builds without options")
 }
 
 /// What one line gave, with its records.
@@ -137,31 +147,41 @@ pub(crate) fn mutate(line: &str, at: usize, cut: usize, insert: &str) -> String 
     s
 }
 
-/// The tests every format has, for `$format` read by the parser `$parser` makes (a new
-/// one per test case):
+/// The tests every format has, for `$format` read by parsers from `$parser` (a boxed
+/// parser, a new one per test case; by default the format's, built without options):
 /// - its `valid` and `malformed` fixtures, checked exactly;
 /// - it never panics on any text, nor on its valid lines mutated: the lines up to a
-///   picked one, each with the same characters cut and `$insert` (a regex; any
+///   picked one, each with the same characters cut and `insert` (a regex; any
 ///   characters when not given) put in, read in order by one parser.
 macro_rules! parser_tests {
+    ($format:expr) => {
+        $crate::parse::fixture::parser_tests!($format, insert = "\\PC{0,6}");
+    };
+    ($format:expr, insert = $insert:expr) => {
+        $crate::parse::fixture::parser_tests!(
+            $format,
+            $crate::parse::fixture::parser($format),
+            $insert
+        );
+    };
     ($format:expr, $parser:expr) => {
         $crate::parse::fixture::parser_tests!($format, $parser, "\\PC{0,6}");
     };
     ($format:expr, $parser:expr, $insert:expr) => {
         #[test]
         fn valid_fixture_lines_give_exact_records() {
-            $crate::parse::fixture::check_valid($format, &mut $parser);
+            $crate::parse::fixture::check_valid($format, &mut *$parser);
         }
 
         #[test]
         fn malformed_fixture_lines_give_exact_errors() {
-            $crate::parse::fixture::check_malformed($format, &mut $parser);
+            $crate::parse::fixture::check_malformed($format, &mut *$parser);
         }
 
         ::proptest::proptest! {
             #[test]
             fn never_panics_on_any_text(line in "\\PC{0,300}") {
-                let _ = $crate::parse::LineParser::parse(&mut $parser, &line, &mut Vec::new());
+                let _ = $crate::parse::fixture::parse(&mut *$parser, &line);
             }
 
             #[test]
@@ -175,7 +195,7 @@ macro_rules! parser_tests {
                 let mut parser = $parser;
                 for line in &lines[..=last.index(lines.len())] {
                     let line = $crate::parse::fixture::mutate(line, at, cut, &insert);
-                    let _ = $crate::parse::LineParser::parse(&mut parser, &line, &mut Vec::new());
+                    let _ = $crate::parse::fixture::parse(&mut *parser, &line);
                 }
             }
         }

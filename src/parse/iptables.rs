@@ -9,26 +9,10 @@
 
 use super::fields::{ip, not_a, number};
 use super::syslog;
-use super::{Action, ConnectionRecord, Direction, LineParser, Outcome, ParseError, Transport};
+use super::{Action, ConnectionRecord, Direction, Transport};
 
-const FORMAT: &str = "iptables";
-
-/// The `iptables` parser; it keeps no state between lines.
-#[derive(Debug, Default)]
-pub struct Iptables;
-
-impl LineParser for Iptables {
-    fn parse(
-        &mut self,
-        line: &str,
-        out: &mut Vec<ConnectionRecord>,
-    ) -> Result<Outcome, ParseError> {
-        out.push(parse_line(line).map_err(|reason| ParseError::new(FORMAT, reason))?);
-        Ok(Outcome::Records)
-    }
-}
-
-fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+/// One line's record, or why it is not one.
+pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let header = syslog::split(line);
     let mut record = ConnectionRecord::default();
     header.write_to(&mut record);
@@ -197,11 +181,7 @@ mod tests {
     use super::*;
     use crate::parse::fixture;
 
-    fixture::parser_tests!(FORMAT, Iptables);
-
-    fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        fixture::one(&mut Iptables, line)
-    }
+    fixture::parser_tests!("iptables");
 
     #[test]
     fn the_log_prefix_decides_the_action() {
@@ -214,22 +194,24 @@ mod tests {
             ("[UFW AUDIT] ", None),
             ("", None),
         ] {
-            let r = parse(&format!("{prefix}{fields}")).unwrap();
+            let r = parse_line(&format!("{prefix}{fields}")).unwrap();
             assert_eq!(r.action, action, "{prefix}");
         }
     }
 
     #[test]
     fn a_udp_line_counts_the_ip_length_not_the_udp_length() {
-        let r = parse("IN= OUT=eth0 SRC=10.0.0.1 DST=10.0.0.2 LEN=80 PROTO=UDP SPT=1 DPT=2 LEN=60")
-            .unwrap();
+        let r = parse_line(
+            "IN= OUT=eth0 SRC=10.0.0.1 DST=10.0.0.2 LEN=80 PROTO=UDP SPT=1 DPT=2 LEN=60",
+        )
+        .unwrap();
         assert_eq!(r.source.bytes, Some(80));
         assert_eq!(r.direction, Some(Direction::Egress));
     }
 
     #[test]
     fn an_icmp_error_keeps_its_own_addresses_not_the_quoted_ones() {
-        let r = parse(
+        let r = parse_line(
             "IN=eth0 OUT= SRC=10.0.0.9 DST=10.0.0.1 LEN=88 PROTO=ICMP TYPE=3 CODE=3 \
              [SRC=10.0.0.1 DST=10.0.0.9 LEN=60 PROTO=UDP SPT=5 DPT=53 LEN=40 ]",
         )

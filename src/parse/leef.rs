@@ -14,26 +14,10 @@ use super::cef::{action_of, parse_time};
 use super::fields::{ip, not_a, number};
 use super::kv::{Pair, split_delimited, split_spaced};
 use super::syslog;
-use super::{ConnectionRecord, LineParser, Outcome, ParseError, Transport, excerpt as quote};
+use super::{ConnectionRecord, Transport, excerpt as quote};
 
-const FORMAT: &str = "leef";
-
-/// The `leef` parser; it keeps no state between lines.
-#[derive(Debug, Default)]
-pub struct Leef;
-
-impl LineParser for Leef {
-    fn parse(
-        &mut self,
-        line: &str,
-        out: &mut Vec<ConnectionRecord>,
-    ) -> Result<Outcome, ParseError> {
-        out.push(parse_line(line).map_err(|reason| ParseError::new(FORMAT, reason))?);
-        Ok(Outcome::Records)
-    }
-}
-
-fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+/// One line's record, or why it is not one.
+pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let start = line.find("LEEF:").ok_or("no LEEF: header")?;
     let mut r = ConnectionRecord::default();
     if start > 0 {
@@ -207,7 +191,7 @@ mod tests {
     use super::*;
     use crate::parse::fixture;
 
-    fixture::parser_tests!(FORMAT, Leef);
+    fixture::parser_tests!("leef");
 
     #[test]
     fn the_delimiter_is_a_character_or_a_hex_code() {

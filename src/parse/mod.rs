@@ -67,6 +67,27 @@ pub trait LineParser: Send + Sync {
     -> Result<Outcome, ParseError>;
 }
 
+/// A format's reading of one line into its record, or the reason it is not one.
+type ReadLine = fn(&str) -> Result<ConnectionRecord, String>;
+
+/// The parser of a format that reads each line into one record on its own, keeping no
+/// state between lines (`iptables`, `cef`, `access-log`, ...).
+struct PerLine {
+    format: &'static str,
+    read: ReadLine,
+}
+
+impl LineParser for PerLine {
+    fn parse(
+        &mut self,
+        line: &str,
+        out: &mut Vec<ConnectionRecord>,
+    ) -> Result<Outcome, ParseError> {
+        out.push((self.read)(line).map_err(|reason| ParseError::new(self.format, reason))?);
+        Ok(Outcome::Records)
+    }
+}
+
 /// A configured format (`parser:` on an input), from which each source gets a parser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParserSpec {
@@ -143,30 +164,12 @@ impl ParserSpec {
                 self.only_options(&[])?;
                 Ok(Box::new(traffic_analytics::TrafficAnalytics))
             }
-            Format::Iptables => {
-                self.only_options(&[])?;
-                Ok(Box::new(iptables::Iptables))
-            }
-            Format::Conntrack => {
-                self.only_options(&[])?;
-                Ok(Box::new(conntrack::Conntrack))
-            }
-            Format::Websense => {
-                self.only_options(&[])?;
-                Ok(Box::new(websense::Websense))
-            }
-            Format::Cef => {
-                self.only_options(&[])?;
-                Ok(Box::new(cef::Cef))
-            }
-            Format::AccessLog => {
-                self.only_options(&[])?;
-                Ok(Box::new(access_log::AccessLog))
-            }
-            Format::Leef => {
-                self.only_options(&[])?;
-                Ok(Box::new(leef::Leef))
-            }
+            Format::Iptables => self.per_line(iptables::parse_line),
+            Format::Conntrack => self.per_line(conntrack::parse_line),
+            Format::Websense => self.per_line(websense::parse_line),
+            Format::Cef => self.per_line(cef::parse_line),
+            Format::AccessLog => self.per_line(access_log::parse_line),
+            Format::Leef => self.per_line(leef::parse_line),
             Format::Pattern => {
                 self.only_options(&["pattern"])?;
                 let pattern = self.pattern.as_deref().ok_or_else(|| {
@@ -179,6 +182,15 @@ impl ParserSpec {
                 Ok(Box::new(aws_vpc::AwsVpc::new(self.fields.as_deref())?))
             }
         }
+    }
+
+    /// A parser for a format that reads each line on its own and takes no options.
+    fn per_line(&self, read: ReadLine) -> Result<Box<dyn LineParser>, ParseError> {
+        self.only_options(&[])?;
+        Ok(Box::new(PerLine {
+            format: self.format.name(),
+            read,
+        }))
     }
 
     /// Refuses any option given that the format does not take (`takes` names those it

@@ -176,7 +176,7 @@ mod tests {
     /// The pattern the fixtures are written for.
     const FIXTURE: &str = r"^(?P<@timestamp>\S+) (?P<event.action>\w+) (?P<network.transport>\w+) (?P<source.ip>[^ ]+):(?P<source.port>\d+) -> (?P<destination.ip>[^ ]+):(?P<destination.port>\d+)(?: bytes=(?P<source.bytes>\d+)/(?P<destination.bytes>\d+))?(?: rule=(?P<rule.name>\S+))?$";
 
-    fixture::parser_tests!(FORMAT, Pattern::new(FIXTURE).unwrap());
+    fixture::parser_tests!(FORMAT, Box::new(Pattern::new(FIXTURE).unwrap()));
 
     #[test]
     fn capture_names_may_hold_dots() {

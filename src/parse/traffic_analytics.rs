@@ -358,7 +358,7 @@ mod tests {
 
     // valid.log: three rows in the AzureNetworkAnalytics_CL schema (the last a topology
     // row), then three in NTANetAnalytics (the last a status row).
-    fixture::parser_tests!(FORMAT, TrafficAnalytics, "[,{}\"0-9.:eE|-]{0,4}");
+    fixture::parser_tests!(FORMAT, insert = "[,{}\"0-9.:eE|-]{0,4}");
 
     fn parse(line: &str) -> Result<(Outcome, Vec<ConnectionRecord>), ParseError> {
         fixture::parse(&mut TrafficAnalytics, line)

@@ -13,26 +13,10 @@ use std::net::IpAddr;
 use super::fields::{ip, number};
 use super::kv::{first_pair, split_spaced};
 use super::syslog;
-use super::{Action, ConnectionRecord, LineParser, Outcome, ParseError};
+use super::{Action, ConnectionRecord};
 
-const FORMAT: &str = "websense";
-
-/// The `websense` parser; it keeps no state between lines.
-#[derive(Debug, Default)]
-pub struct Websense;
-
-impl LineParser for Websense {
-    fn parse(
-        &mut self,
-        line: &str,
-        out: &mut Vec<ConnectionRecord>,
-    ) -> Result<Outcome, ParseError> {
-        out.push(parse_line(line).map_err(|reason| ParseError::new(FORMAT, reason))?);
-        Ok(Outcome::Records)
-    }
-}
-
-fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+/// One line's record, or why it is not one.
+pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let start = first_pair(line).ok_or("no key=value pairs")?;
     let mut r = ConnectionRecord::default();
     read_header(&line[..start], &mut r);
@@ -117,11 +101,7 @@ mod tests {
     use super::*;
     use crate::parse::fixture;
 
-    fixture::parser_tests!(FORMAT, Websense);
-
-    fn parse(line: &str) -> Result<ConnectionRecord, ParseError> {
-        fixture::one(&mut Websense, line)
-    }
+    fixture::parser_tests!("websense");
 
     #[test]
     fn permitted_and_blocked_are_allow_and_deny() {
@@ -132,14 +112,14 @@ mod tests {
             ("1024 action_summary=Permitted", Some(Action::Allow)),
             ("-", None),
         ] {
-            let r = parse(&format!("action={action} src_host=10.0.0.1")).unwrap();
+            let r = parse_line(&format!("action={action} src_host=10.0.0.1")).unwrap();
             assert_eq!(r.action, want, "{action}");
         }
     }
 
     #[test]
     fn a_client_given_by_name_is_a_source_domain() {
-        let r = parse("src_host=pc-17.corp.example dst_host=93.184.216.34").unwrap();
+        let r = parse_line("src_host=pc-17.corp.example dst_host=93.184.216.34").unwrap();
         assert_eq!(
             r.field("source.domain").as_deref(),
             Some("pc-17.corp.example")
