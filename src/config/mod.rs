@@ -9,8 +9,9 @@
 //! 2. `normalize`: `${VAR}` / `${VAR:default}` / `${VAR:?message}` are expanded in values
 //!    (`env`), and dotted keys are split, so `output.logstash.hosts: [..]`,
 //!    `output: {logstash: {hosts: [..]}}` and any mix of the two are the same tree;
-//! 3. `settings`, `inputs`, `output`: the tree is walked by hand into [`Config`], with a
-//!    schema per section (`section`), so every error names the file, the line and the key.
+//! 3. `settings`, `inputs`, `output`, `rules`: the tree is walked by hand into [`Config`],
+//!    with a schema per section (`section`), so every error names the file, the line and
+//!    the key.
 //!
 //! Merging follows go-ucfg, the library Filebeat loads its config with: two spellings of the
 //! same section (`output.logstash:` and `output.logstash.ssl.enabled:`) merge, but setting
@@ -36,6 +37,7 @@ mod inputs;
 mod normalize;
 mod output;
 mod parser;
+mod rules;
 mod section;
 mod settings;
 mod syslog;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::section::{Schema, Section, wrong_type};
 use super::yaml::Node;
-use super::{Config, ConfigError, LoggingConfig, Problem, QueueFlush, StatsConfig, inputs, output};
+use super::{
+    Config, ConfigError, LoggingConfig, Problem, QueueFlush, StatsConfig, inputs, output, rules,
+};
 
 const ROOT: Schema = Schema {
     keys: &[
@@ -42,9 +44,16 @@ const ROOT: Schema = Schema {
 };
 
 const LUMBERWATCH: Schema = Schema {
-    keys: &["inputs", "beat", "registry", "stats"],
+    keys: &[
+        "inputs",
+        "beat",
+        "registry",
+        "stats",
+        "rules",
+        "rules_check_interval",
+    ],
     not_supported: &[],
-    not_yet: &["rules"],
+    not_yet: &[],
 };
 
 const FILEBEAT: Schema = Schema {
@@ -190,6 +199,7 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         timeout: flush.duration("timeout")?.unwrap_or(defaults.timeout),
     };
 
+    let stats = stats(&lumberwatch)?;
     Ok(Config {
         inputs,
         output,
@@ -207,7 +217,9 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         queue_mem_events,
         queue_flush,
         registry_flush,
-        stats: stats(&lumberwatch)?,
+        rules: rules::build(&lumberwatch, &stats)?,
+        rules_check_interval: rules::check_interval(&lumberwatch)?,
+        stats,
         logging: logging(&root)?,
     })
 }

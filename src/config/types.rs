@@ -32,6 +32,10 @@ pub struct Config {
     pub registry_flush: Duration,
     /// `lumberwatch.stats`: the per-source statistics.
     pub stats: StatsConfig,
+    /// `lumberwatch.rules` (default none): flatline, rate and report rules.
+    pub rules: Vec<crate::rules::RuleConfig>,
+    /// `lumberwatch.rules_check_interval` (default 30s): how often the rules are evaluated.
+    pub rules_check_interval: Duration,
     pub logging: LoggingConfig,
 }
 
@@ -92,6 +96,8 @@ impl Config {
             queue_flush: QueueFlush::default(),
             registry_flush: Duration::from_secs(1),
             stats: StatsConfig::default(),
+            rules: Vec::new(),
+            rules_check_interval: Duration::from_secs(30),
             logging: LoggingConfig {
                 level: "info".into(),
                 metrics_enabled: true,

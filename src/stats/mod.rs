@@ -60,7 +60,9 @@ pub struct Observation<'a> {
 }
 
 impl Observation<'_> {
-    fn key(&self, field: &str) -> Option<std::borrow::Cow<'_, str>> {
+    /// The value of `field`: the record's, else the context's. What tables key on and
+    /// what rule filters look at.
+    pub fn field(&self, field: &str) -> Option<std::borrow::Cow<'_, str>> {
         self.record.and_then(|r| r.field(field)).or_else(|| {
             self.context
                 .iter()
@@ -122,7 +124,7 @@ impl Stats {
     pub fn observe(&mut self, obs: &Observation<'_>, at: i64, now: i64) {
         let at = at.min(now);
         for table in &mut self.tables {
-            if let Some(key) = obs.key(&table.spec().key) {
+            if let Some(key) = obs.field(&table.spec().key) {
                 table.add(&key, &obs.counts, at, now);
             }
         }

@@ -8,6 +8,7 @@ mod inputs;
 mod layout;
 mod output;
 mod parser;
+mod rules;
 mod settings;
 mod syslog;
 

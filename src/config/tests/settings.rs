@@ -142,7 +142,6 @@ fn filebeat_features_we_lack_are_not_silently_accepted() {
             "filebeat.config.modules.path: modules.d/*.yml",
             "filebeat.config",
         ),
-        ("lumberwatch.rules: []", "lumberwatch.rules"),
         ("logging.to_files: true", "logging.to_files"),
         ("path.home: /usr/share/filebeat", "path.home"),
     ];
