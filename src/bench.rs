@@ -1,6 +1,12 @@
 //! `lumberwatch bench`: ships generated events through the real agent pipeline
 //! (generator input → queue → Logstash output) to a receiver, and reports events/s,
 //! MB/s, CPU and peak memory. Figures, not assertions: compare runs on one machine.
+//! `bench syslog-udp` ([`syslog_udp`]) measures where syslog over UDP starts losing
+//! messages instead.
+
+mod proc_net;
+pub mod syslog_udp;
+mod udp_sender;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

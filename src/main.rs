@@ -35,8 +35,14 @@ enum Command {
     },
     /// Run an embedded Logstash-compatible receiver (the beats input's behaviour).
     Receive(lumberwatch::receive::ReceiveOptions),
-    /// Measure shipping throughput to a receiver.
-    Bench(lumberwatch::bench::BenchOptions),
+    /// Measure shipping throughput to a receiver (or, with `syslog-udp`, syslog UDP loss).
+    #[command(args_conflicts_with_subcommands = true)]
+    Bench {
+        #[command(subcommand)]
+        mode: Option<BenchMode>,
+        #[command(flatten)]
+        shipping: lumberwatch::bench::BenchOptions,
+    },
     /// Start a receiver and an agent on embedded defaults and show events flowing.
     Demo(lumberwatch::demo::DemoOptions),
     /// Show the per-source statistics a run saved under path.data.
@@ -50,6 +56,13 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         window: std::time::Duration,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchMode {
+    /// Send syslog over UDP on loopback at rising rates: where the kernel starts
+    /// dropping, where lumberwatch does.
+    SyslogUdp(lumberwatch::bench::syslog_udp::SyslogUdpOptions),
 }
 
 #[derive(Subcommand)]
@@ -171,9 +184,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             lumberwatch::receive::serve(opts).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(opts) => {
+        Command::Bench { mode, shipping } => {
             lumberwatch::logging::init("warning");
-            lumberwatch::bench::run(opts).await?;
+            match mode {
+                None => lumberwatch::bench::run(shipping).await?,
+                Some(BenchMode::SyslogUdp(opts)) => {
+                    lumberwatch::bench::syslog_udp::run(opts).await?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats {

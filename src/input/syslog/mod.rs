@@ -137,6 +137,17 @@ impl Listeners {
         udp.chain(tcp).collect()
     }
 
+    /// Each UDP listener's receive buffer in bytes, as the kernel reports `SO_RCVBUF`:
+    /// `read_buffer` doubled and capped by `net.core.rmem_max`, or the system's default.
+    pub fn udp_receive_buffers(&self) -> std::io::Result<Vec<(SocketAddr, usize)>> {
+        self.udp
+            .iter()
+            .map(|(socket, addr, _)| {
+                Ok((*addr, socket2::SockRef::from(socket).recv_buffer_size()?))
+            })
+            .collect()
+    }
+
     /// Serves until the queue closes (or this future is dropped, which closes every
     /// socket and connection). Returns how many messages were queued.
     pub async fn serve(
