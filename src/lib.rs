@@ -18,6 +18,7 @@ pub mod receive;
 pub mod registry;
 pub mod rules;
 pub mod signal;
+pub mod simulate;
 pub mod stats;
 pub mod testbed;
 pub mod tls;

@@ -45,6 +45,8 @@ enum Command {
     },
     /// Start a receiver and an agent on embedded defaults and show events flowing.
     Demo(lumberwatch::demo::DemoOptions),
+    /// Replay a recorded connection log through the config's rules on a simulated clock.
+    Simulate(lumberwatch::simulate::SimulateOptions),
     /// Show the per-source statistics a run saved under path.data.
     Stats {
         #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
@@ -220,6 +222,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no statistics kept by {key:?} (kept: {})", kept.join(", "));
             };
             println!("{table}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(opts) => {
+            let config = config::load(&opts.config)?;
+            let mut out = std::io::stdout().lock();
+            lumberwatch::simulate::run(&config, &opts, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(opts) => {

@@ -15,6 +15,7 @@ use bytes::BytesMut;
 
 use crate::event::{Event, EventTemplate, PARSE_FAILURE_TAG};
 use crate::parse::{ConnectionRecord, LineParser, Outcome, ParseError, ParserSpec};
+use crate::rules::Engine;
 use crate::stats::{Counts, Observation, Stats};
 
 /// What the parsers of all inputs did, since the start.
@@ -47,6 +48,8 @@ impl ParseCounters {
 #[derive(Clone)]
 pub struct StatsFeed {
     stats: Arc<Mutex<Stats>>,
+    /// The rules engine, which keeps windows of its own, fed the same observations.
+    rules: Option<Arc<Mutex<Engine>>>,
     /// The input's `id`, added to every observation's context as `input.id` (rules
     /// filter on it).
     input: Option<Arc<str>>,
@@ -54,13 +57,24 @@ pub struct StatsFeed {
 
 impl StatsFeed {
     pub fn new(stats: Arc<Mutex<Stats>>) -> Self {
-        StatsFeed { stats, input: None }
+        StatsFeed {
+            stats,
+            rules: None,
+            input: None,
+        }
+    }
+
+    /// The same feed, also feeding `rules`.
+    pub fn with_rules(mut self, rules: Option<Arc<Mutex<Engine>>>) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// The same statistics, fed by the input with this `id`.
     pub fn for_input(&self, id: Option<&str>) -> Self {
         StatsFeed {
             stats: self.stats.clone(),
+            rules: self.rules.clone(),
             input: id.map(Arc::from),
         }
     }
@@ -80,8 +94,16 @@ impl StatsFeed {
         }
         // A poisoned lock only means another input panicked mid-update of a counter:
         // the counters are still usable.
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.observe(&obs, at, now);
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(&obs, at, now);
+        if let Some(rules) = &self.rules {
+            rules
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .on_observation(&obs, at, now);
+        }
     }
 }
 

@@ -92,6 +92,18 @@ pub trait AckSink: Send + Sync {
     fn acked(&self, events: &[Event]);
 }
 
+/// Several sinks told about the same acks (the file registry and the disk spool: each
+/// looks only at the origins that are its own).
+pub struct AckSinks(pub Vec<Arc<dyn AckSink>>);
+
+impl AckSink for AckSinks {
+    fn acked(&self, events: &[Event]) {
+        for sink in &self.0 {
+            sink.acked(events);
+        }
+    }
+}
+
 /// What every worker of one output shares.
 struct Shared {
     source: BatchSource,

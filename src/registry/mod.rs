@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::event::Event;
 use crate::output::AckSink;
 
-pub use stats_file::{STATS_FILE_NAME, StatsFile};
+pub use stats_file::{RULES_FILE_NAME, STATS_FILE_NAME, StatsFile};
 pub use store::{FORMAT_VERSION, RegistryError};
 
 /// How often a dirty registry is written at most.

@@ -1,5 +1,7 @@
-//! `<path.data>/registry/stats.json`: the per-source statistics, saved so that a
-//! restart keeps what each source sent and when it was last seen.
+//! State files under `<path.data>/registry/` besides the file offsets:
+//! `stats.json` (the per-source statistics, so that a restart keeps what each source
+//! sent and when it was last seen) and `rules.json` (the rules engine: open episodes,
+//! report periods, its own windows), each a versioned JSON document written atomically.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,19 +13,30 @@ use super::store::{create_dir, write_atomic};
 
 /// The name of the statistics file under `<path.data>/registry/`.
 pub const STATS_FILE_NAME: &str = "stats.json";
+/// The name of the rules engine's state file under `<path.data>/registry/`.
+pub const RULES_FILE_NAME: &str = "rules.json";
 const STATS_VERSION: u64 = 1;
 
-/// Where the statistics are saved.
+/// Where a piece of state is saved.
 #[derive(Debug, Clone)]
 pub struct StatsFile {
     path: PathBuf,
 }
 
 impl StatsFile {
-    /// The file under `data` (its directory is created 0700 on the first save).
+    /// The statistics file under `data` (its directory is created 0700 on the first save).
     pub fn new(data: &Path) -> Self {
+        Self::named(data, STATS_FILE_NAME)
+    }
+
+    /// The rules engine's state file under `data`.
+    pub fn rules(data: &Path) -> Self {
+        Self::named(data, RULES_FILE_NAME)
+    }
+
+    fn named(data: &Path, name: &str) -> Self {
         StatsFile {
-            path: data.join("registry").join(STATS_FILE_NAME),
+            path: data.join("registry").join(name),
         }
     }
 

@@ -37,7 +37,7 @@ pub enum RegistryError {
     )]
     Newer { path: PathBuf, version: u64 },
     #[error(
-        "statistics file {} is unreadable ({reason}); move it aside to start the statistics over",
+        "state file {} is unreadable ({reason}); move it aside to start its statistics or rule state over",
         path.display()
     )]
     StatsCorrupt { path: PathBuf, reason: String },

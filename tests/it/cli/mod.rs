@@ -21,6 +21,7 @@ mod config;
 mod connections;
 mod output;
 mod receive;
+mod rules;
 mod run;
 mod syslog;
 

@@ -1,9 +1,11 @@
 //! `lumberwatch run`: wires inputs, the bounded queue and the output together, logs a
 //! metrics line every period, and shuts down without losing what was accepted.
 
+mod watch;
+
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,11 +15,10 @@ use tracing::{info, warn};
 
 use crate::config::{Config, InputKind, OutputConfig};
 use crate::event::{AgentInfo, Event};
-use crate::input::parsing::{StatsFeed, unix_now};
 use crate::input::{InputContext, Outlet};
-use crate::output::{AckSink, LogstashOutput, OutputStats, run_console};
-use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry, StatsFile};
-use crate::stats::Stats;
+use crate::output::{AckSink, AckSinks, LogstashOutput, OutputStats, run_console};
+use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
+use watch::Watch;
 
 /// How long a shutdown waits for the output to get outstanding events acked.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,9 +63,14 @@ pub async fn run(
         None
     };
     let flusher = registry.clone().map(|r| tokio::spawn(r.run_flusher()));
+    let watch = Watch::open(config)?.map(Arc::new);
     let output = match &config.output {
         OutputConfig::Logstash(ls) => {
-            let acks = registry.clone().map(|r| r as Arc<dyn AckSink>);
+            let sinks: Vec<Arc<dyn AckSink>> = (registry.clone().map(|r| r as Arc<dyn AckSink>))
+                .into_iter()
+                .chain(watch.as_ref().and_then(|w| w.spool()))
+                .collect();
+            let acks = (!sinks.is_empty()).then(|| Arc::new(AckSinks(sinks)) as Arc<dyn AckSink>);
             let output = LogstashOutput::start_with_acks(ls, rx, config.queue_flush, acks)
                 .context("starting output.logstash")?;
             on_stats(output.stats());
@@ -81,14 +87,13 @@ pub async fn run(
         Output::Console(_) => stats,
     };
 
-    let stats = open_stats(config)?;
     let context = InputContext {
-        stats: stats.as_ref().map(|s| StatsFeed::new(s.stats.clone())),
+        stats: watch.as_ref().map(|w| w.feed()),
         ..InputContext::default()
     };
-    let stats_flusher = stats
+    let state_flusher = watch
         .clone()
-        .map(|s| tokio::spawn(s.run_flusher(config.stats.flush)));
+        .map(|w| tokio::spawn(w.run_flusher(config.stats.flush)));
     let queued = Arc::new(AtomicU64::new(0));
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
@@ -100,6 +105,12 @@ pub async fn run(
         let (input, agent, registry) = (input.clone(), agent.clone(), registry.clone());
         inputs.spawn(async move { crate::input::run(&input, &agent, outlet, registry).await });
     }
+    // The rules run beside the inputs but do not keep the agent alive: when the inputs
+    // are done (end of stdin), so is the run.
+    let rules = watch.clone().filter(|w| w.has_rules()).map(|w| {
+        let outlet = Outlet::new(tx.clone(), queued.clone());
+        tokio::spawn(w.run_rules(agent.clone(), outlet))
+    });
     drop(tx);
     let metrics = tokio::spawn(log_metrics(
         output_stats.clone(),
@@ -134,6 +145,9 @@ pub async fn run(
                 break;
             }
         }
+    }
+    if let Some(rules) = &rules {
+        rules.abort();
     }
     // Inputs are gone, so the queue closes once drained: the output finishes when
     // everything it took is acked.
@@ -182,15 +196,8 @@ pub async fn run(
     if let Some(flusher) = flusher {
         flusher.abort();
     }
-    if let Some(flusher) = stats_flusher {
+    if let Some(flusher) = state_flusher {
         flusher.abort();
-    }
-    if let Some(stats) = stats {
-        match tokio::task::spawn_blocking(move || stats.save()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "statistics not written at shutdown"),
-            Err(e) => warn!(error = %e, "statistics writer task failed"),
-        }
     }
     if let Some(registry) = &registry {
         // What the output got acked before the end is recorded, even on a timeout.
@@ -199,6 +206,13 @@ pub async fn run(
             Ok(Ok(_)) => {}
             Ok(Err(e)) => warn!(error = %e, "registry not written at shutdown"),
             Err(e) => warn!(error = %e, "registry writer task failed"),
+        }
+    }
+    if let Some(watch) = watch {
+        match tokio::task::spawn_blocking(move || watch.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "statistics or rule state not written at shutdown"),
+            Err(e) => warn!(error = %e, "state writer task failed"),
         }
     }
     let acked = output_stats.acked();
@@ -220,62 +234,6 @@ pub async fn run(
 enum Output {
     Logstash(LogstashOutput),
     Console(tokio::task::JoinHandle<std::io::Result<()>>),
-}
-
-/// The per-source statistics of a run and the file they are kept in.
-#[derive(Clone)]
-struct SavedStats {
-    stats: Arc<Mutex<Stats>>,
-    file: StatsFile,
-}
-
-/// The statistics, restored from `path.data` if saved there; `None` when no input
-/// feeds them (no `parser`, no socket input), so that nothing is written for nothing.
-fn open_stats(config: &Config) -> anyhow::Result<Option<SavedStats>> {
-    if !config.inputs.iter().any(|i| i.feeds_stats()) {
-        return Ok(None);
-    }
-    let mut stats = Stats::new(config.stats.tables());
-    let file = StatsFile::new(&config.path_data);
-    if let Some(snapshot) = file.load()? {
-        match stats.restore(snapshot) {
-            Ok(tables) => info!(tables, path = %file.path().display(), "statistics restored"),
-            Err(e) => anyhow::bail!(
-                "statistics file {} does not match this lumberwatch ({e}); move it aside to start the statistics over",
-                file.path().display()
-            ),
-        }
-    }
-    Ok(Some(SavedStats {
-        stats: Arc::new(Mutex::new(stats)),
-        file,
-    }))
-}
-
-impl SavedStats {
-    /// Drops expired buckets and writes the file.
-    fn save(&self) -> Result<(), crate::registry::RegistryError> {
-        let snapshot = {
-            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-            stats.expire(unix_now());
-            stats.snapshot()
-        };
-        self.file.save(snapshot)
-    }
-
-    async fn run_flusher(self, every: Duration) {
-        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let saver = self.clone();
-            match tokio::task::spawn_blocking(move || saver.save()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!(error = %e, "statistics not written"),
-                Err(e) => warn!(error = %e, "statistics writer task failed"),
-            }
-        }
-    }
 }
 
 /// The Beats' "Non-zero metrics in the last 30s" line: deltas since the last one.

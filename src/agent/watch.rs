@@ -1,0 +1,214 @@
+//! The per-source statistics and the rules at run time: restored from `path.data` at
+//! start, fed by the inputs, the rules evaluated every check interval, their alerts and
+//! reports written to the disk spool before they are queued (so an outage of Logstash,
+//! or a crash, loses none of them), and the state saved periodically and at shutdown.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
+use crate::input::Outlet;
+use crate::input::parsing::{StatsFeed, unix_now};
+use crate::output::AckSink;
+use crate::queue::Spool;
+use crate::registry::{RegistryError, StatsFile};
+use crate::rules::{AlertTemplates, Detail, Engine};
+use crate::stats::Stats;
+
+/// The statistics (and rules, when configured) of one run.
+pub(super) struct Watch {
+    stats: Arc<Mutex<Stats>>,
+    stats_file: StatsFile,
+    rules: Option<Rules>,
+}
+
+struct Rules {
+    engine: Arc<Mutex<Engine>>,
+    file: StatsFile,
+    spool: Arc<Spool>,
+    /// Spooled events of an earlier run that were never acked: queued first.
+    pending: Mutex<Vec<Event>>,
+    interval: Duration,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoned only by a panic in the middle of plain counter updates: still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Watch {
+    /// The statistics and rules, restored from `path.data`; `None` when no input feeds
+    /// statistics and no rule is configured, so that nothing is written for nothing.
+    pub fn open(config: &Config) -> anyhow::Result<Option<Watch>> {
+        let feeds = config.inputs.iter().any(|i| i.feeds_stats());
+        if !feeds && config.rules.is_empty() {
+            return Ok(None);
+        }
+        let mut stats = Stats::new(config.stats.tables());
+        let stats_file = StatsFile::new(&config.path_data);
+        if let Some(snapshot) = stats_file.load()? {
+            let tables = stats
+                .restore(snapshot)
+                .map_err(|e| mismatch(&stats_file, &e))?;
+            info!(tables, path = %stats_file.path().display(), "statistics restored");
+        }
+        let rules = if config.rules.is_empty() {
+            None
+        } else {
+            let mut engine = Engine::new(&config.rules, &config.stats);
+            let file = StatsFile::rules(&config.path_data);
+            if let Some(snapshot) = file.load()? {
+                engine.restore(snapshot).map_err(|e| mismatch(&file, &e))?;
+                info!(path = %file.path().display(), open_episodes = engine.open_episodes(), "rule state restored");
+            }
+            let (spool, reopened) =
+                Spool::open(&config.path_data, "alerts").context("opening the alert spool")?;
+            if reopened.discarded_bytes > 0 {
+                warn!(path = %spool.path().display(), bytes = reopened.discarded_bytes, "alert spool had a torn or corrupt tail (a crash while writing): cut off");
+            }
+            if !reopened.pending.is_empty() {
+                info!(
+                    events = reopened.pending.len(),
+                    "alerts and reports not acked before the last stop: shipping them again"
+                );
+            }
+            Some(Rules {
+                engine: Arc::new(Mutex::new(engine)),
+                file,
+                spool: Arc::new(spool),
+                pending: Mutex::new(reopened.pending),
+                interval: config.rules_check_interval,
+            })
+        };
+        Ok(Some(Watch {
+            stats: Arc::new(Mutex::new(stats)),
+            stats_file,
+            rules,
+        }))
+    }
+
+    /// What the inputs feed.
+    pub fn feed(&self) -> StatsFeed {
+        StatsFeed::new(self.stats.clone()).with_rules(self.rules.as_ref().map(|r| r.engine.clone()))
+    }
+
+    /// The spool, to be told about acks.
+    pub fn spool(&self) -> Option<Arc<dyn AckSink>> {
+        self.rules
+            .as_ref()
+            .map(|r| r.spool.clone() as Arc<dyn AckSink>)
+    }
+
+    pub fn has_rules(&self) -> bool {
+        self.rules.is_some()
+    }
+
+    /// Writes the statistics and the rule state (expired buckets dropped first).
+    pub fn save(&self) -> Result<(), RegistryError> {
+        let snapshot = {
+            let mut stats = locked(&self.stats);
+            stats.expire(unix_now());
+            stats.snapshot()
+        };
+        self.stats_file.save(snapshot)?;
+        if let Some(rules) = &self.rules {
+            let snapshot = locked(&rules.engine).snapshot();
+            rules.file.save(snapshot)?;
+        }
+        Ok(())
+    }
+
+    /// Saves every `every` until aborted.
+    pub async fn run_flusher(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            save_in_background(&self).await;
+        }
+    }
+
+    /// Queues what the spool held from an earlier run, then evaluates the rules every
+    /// check interval (at once first), until the queue closes.
+    pub async fn run_rules(self: Arc<Self>, agent: AgentInfo, outlet: Outlet) {
+        let Some(rules) = &self.rules else {
+            return;
+        };
+        let shape = EventShape {
+            input_type: "rules".into(),
+            ..EventShape::default()
+        };
+        let mut templates = AlertTemplates::new(&EventTemplate::new(&agent, &shape));
+        let pending = std::mem::take(&mut *locked(&rules.pending));
+        for event in pending {
+            if outlet.send(event).await.is_err() {
+                return;
+            }
+        }
+        let mut tick = tokio::time::interval(rules.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let alerts = locked(&rules.engine).tick(unix_now());
+            if alerts.is_empty() {
+                continue;
+            }
+            let events: Vec<Event> = alerts
+                .iter()
+                .map(|a| {
+                    log_alert(a);
+                    a.to_event(&mut templates)
+                })
+                .collect();
+            let spool = rules.spool.clone();
+            let spooled = match tokio::task::spawn_blocking(move || spool.append(events)).await {
+                Ok(Ok(spooled)) => spooled,
+                Ok(Err(e)) => {
+                    // Not durable, but not lost either while we run: ship them anyway.
+                    warn!(error = %e, "alerts not written to the spool");
+                    alerts.iter().map(|a| a.to_event(&mut templates)).collect()
+                }
+                Err(e) => {
+                    warn!(error = %e, "alert spool task failed");
+                    continue;
+                }
+            };
+            // The state moves on only once its alerts are durable: a crash in between
+            // repeats an alert rather than losing one.
+            save_in_background(&self).await;
+            for event in spooled {
+                if outlet.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn save_in_background(watch: &Arc<Watch>) {
+    let saver = watch.clone();
+    match tokio::task::spawn_blocking(move || saver.save()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "statistics or rule state not written"),
+        Err(e) => warn!(error = %e, "state writer task failed"),
+    }
+}
+
+fn mismatch(file: &StatsFile, e: &serde_json::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "state file {} does not match this lumberwatch ({e}); move it aside to start over",
+        file.path().display()
+    )
+}
+
+/// One log line per alert or report, as it leaves the engine.
+fn log_alert(a: &crate::rules::Alert) {
+    match &a.detail {
+        Detail::Episode(_) => info!(rule = %a.rule, "alert: {}", a.message()),
+        Detail::Report(_) => info!(rule = %a.rule, "report: {}", a.message()),
+    }
+}
