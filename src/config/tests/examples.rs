@@ -133,8 +133,48 @@ fn flowlogs_example_parses_each_source_and_keeps_two_tables() {
     let formats: Vec<&str> = config
         .inputs
         .iter()
-        .map(|i| i.common.parser.as_ref().expect("every input parses").format.name())
+        .map(|i| {
+            i.common
+                .parser
+                .as_ref()
+                .expect("every input parses")
+                .format
+                .name()
+        })
         .collect();
     assert_eq!(formats, ["aws-vpc", "azure-nsg", "iptables", "access-log"]);
     assert_eq!(config.stats.keys, ["source.ip", "destination.port"]);
+}
+
+#[test]
+fn rule_examples_ask_the_users_questions() {
+    use crate::rules::RuleKind;
+    let websense = example_config("websense.yml");
+    let kinds: Vec<(&str, &str, &str)> = websense
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.action(), r.key.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("proxy-silent-6h", "flatline", "log.source.ip"),
+            ("proxy-under-20mb-per-hour", "rate", "log.source.ip"),
+            ("proxy-daily", "report", "log.source.ip"),
+        ]
+    );
+    assert_eq!(websense.rules[0].expected.keys().len(), 5);
+    match &websense.rules[1].kind {
+        RuleKind::Rate(w) => {
+            assert_eq!(w.window_secs, 3600);
+            assert_eq!(w.threshold, Some(20_000_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(websense.inputs[0].common.parser.is_some());
+    for name in ["nsg-flow.yml", "vpc-flow.yml"] {
+        let config = example_config(name);
+        assert_eq!(config.rules.len(), 3, "{name}");
+        assert!(config.inputs[0].feeds_stats(), "{name}");
+    }
 }
