@@ -157,12 +157,7 @@ fn env_vars_and_their_defaults_are_expanded_through_the_cli() {
     assert!(line.contains("output.logstash.bulk_max_size"), "{line:?}");
 
     // And the expanded values are the ones used: the default host, the given port.
-    let receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let receiver = ReceiverProc::local(dir.path());
     let port = receiver.port().to_string();
     let mut cmd = lumberwatch(dir.path(), &["test", "output", "-c", &path]);
     cmd.env("LW_CLI_TEST_PORT", &port);

@@ -95,7 +95,7 @@ fn flow_logs_become_one_event_per_record_counted_per_source_and_resume_exactly()
         ),
     );
     std::fs::write(d.join("nsg/PT1H.json"), &nsg).unwrap();
-    let mut receiver = ReceiverProc::start(d, "127.0.0.1:0", &d.join("events.jsonl"), &[]);
+    let mut receiver = ReceiverProc::local(d);
     let config = connections_config(d, receiver.addr);
     let run = start_run(d, &config);
 

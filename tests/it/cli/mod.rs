@@ -214,6 +214,11 @@ struct ReceiverProc {
 }
 
 impl ReceiverProc {
+    /// A plain receiver on a free loopback port, writing to `dir/events.jsonl`.
+    fn local(dir: &Path) -> ReceiverProc {
+        Self::start(dir, "127.0.0.1:0", &dir.join("events.jsonl"), &[])
+    }
+
     fn start(dir: &Path, listen: &str, out: &Path, extra: &[String]) -> ReceiverProc {
         Self::try_start(dir, listen, out, extra).unwrap_or_else(|e| panic!("{e}"))
     }

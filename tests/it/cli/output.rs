@@ -30,12 +30,7 @@ fn assert_in_order(stdout: &str, steps: &[&str]) {
 #[test]
 fn test_output_walks_filebeats_steps_against_a_live_receiver() {
     let dir = tempdir();
-    let receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let receiver = ReceiverProc::local(dir.path());
     let host = receiver.addr.to_string();
     let (status, stdout, stderr) = test_output(dir.path(), &host, "");
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");

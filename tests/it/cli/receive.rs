@@ -26,12 +26,7 @@ fn send_garbage(addr: SocketAddr, bytes: &[u8]) {
 #[test]
 fn garbage_on_the_receivers_port_does_not_stop_it_serving_a_real_client() {
     let dir = tempdir();
-    let receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let receiver = ReceiverProc::local(dir.path());
     send_garbage(receiver.addr, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     // A J frame declaring 4 GiB: refused before anything is buffered.
     send_garbage(

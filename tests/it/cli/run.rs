@@ -119,12 +119,7 @@ fn sequences(events: &[Value]) -> Vec<u64> {
 #[test]
 fn run_stops_on_sigterm_with_status_0_and_nothing_accepted_lost() {
     let dir = tempdir();
-    let mut receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let mut receiver = ReceiverProc::local(dir.path());
     let config = generator_config(dir.path(), &receiver.addr.to_string(), 2000);
     let path = config.display().to_string();
     let mut run = Proc::spawn(
@@ -215,12 +210,7 @@ fn run_reconnects_to_a_receiver_restarted_on_the_same_port_after_sigkill() {
 #[test]
 fn run_with_stdin_still_open_stops_promptly_on_sigterm() {
     let dir = tempdir();
-    let mut receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let mut receiver = ReceiverProc::local(dir.path());
     let (mut run, mut stdin) = run_stdin_to(dir.path(), receiver.addr);
     stdin
         .write_all(b"one\ntwo\nthree\n")

@@ -120,12 +120,7 @@ fn stop(mut run: Proc) {
 #[test]
 fn run_ships_syslog_from_several_peers_over_udp_and_tcp() {
     let dir = tempdir();
-    let mut receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let mut receiver = ReceiverProc::local(dir.path());
     let run = run_syslog(
         dir.path(),
         &receiver,
@@ -180,12 +175,7 @@ fn run_ships_syslog_from_several_peers_over_udp_and_tcp() {
 #[test]
 fn run_ships_syslog_over_mutual_tls_and_refuses_clients_without_a_certificate() {
     let dir = tempdir();
-    let mut receiver = ReceiverProc::start(
-        dir.path(),
-        "127.0.0.1:0",
-        &dir.path().join("events.jsonl"),
-        &[],
-    );
+    let mut receiver = ReceiverProc::local(dir.path());
     let run = run_syslog(
         dir.path(),
         &receiver,
@@ -270,7 +260,7 @@ fn stats_rows(dir: &Path, config: &Path, key: &str) -> Vec<Vec<String>> {
 fn websense_syslog_is_parsed_and_counted_per_sender_and_per_client() {
     let dir = tempdir();
     let d = dir.path();
-    let mut receiver = ReceiverProc::start(d, "127.0.0.1:0", &d.join("events.jsonl"), &[]);
+    let mut receiver = ReceiverProc::local(d);
     let config = write_config(
         d,
         &format!(
