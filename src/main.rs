@@ -231,7 +231,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(opts) => {
-            lumberwatch::logging::init("info");
+            lumberwatch::logging::init("warning");
             lumberwatch::demo::run(opts).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -357,7 +357,7 @@ fn schedule(rule: &Section<'_>) -> Result<Schedule, ConfigError> {
                 return Err(s.error(Some(line), other, problem));
             }
         }
-        let every = secs(&s, "every", 60, "must be whole seconds, from 1m to 8784h")?;
+        let every = secs(&s, "every", 1, "must be whole seconds, from 1s to 8784h")?;
         return Ok(Schedule::Every {
             secs: every.unwrap_or(86_400),
         });

@@ -61,24 +61,52 @@ fn garbage_on_the_receivers_port_does_not_stop_it_serving_a_real_client() {
 }
 
 #[test]
-fn demo_runs_for_its_duration_and_reports_what_it_shipped() {
+fn demo_runs_for_its_duration_and_shows_events_alerts_resolves_and_reports() {
     let dir = tempdir();
     let started = Instant::now();
+    // A 3 s window: the flaky proxy is silent from 3.6 s to 9 s.
     let (status, stdout, stderr) = finish(
         "demo",
-        lumberwatch(dir.path(), &["demo", "--duration", "4", "--rate", "20"]),
+        lumberwatch(dir.path(), &["demo", "--duration", "13", "--window", "3"]),
     );
     let both = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(status.success(), "{status}\n{both}");
     assert!(
-        started.elapsed() >= Duration::from_secs(4),
+        started.elapsed() >= Duration::from_secs(13),
         "ran for its duration\n{both}"
     );
+    let has = |prefix: &str, text: &str| {
+        stdout
+            .lines()
+            .any(|l| l.starts_with(prefix) && l.contains(text))
+    };
     assert!(
-        stdout.lines().any(|l| l.starts_with("<- ")),
-        "received events are printed\n{both}"
+        has("<- ", "from 127.0.0.2:"),
+        "syslog events are printed\n{both}"
     );
-    assert!(stdout.contains("acked batch of"), "{both}");
+    assert!(
+        has(
+            "!! ",
+            "ALERT    proxy-silent: no traffic from 127.0.0.3 for 3s"
+        ),
+        "the silent proxy raises a flatline alert\n{both}"
+    );
+    assert!(
+        has(
+            "!! ",
+            "RESOLVED proxy-silent: traffic from 127.0.0.3 resumed"
+        ),
+        "and its resolve\n{both}"
+    );
+    assert!(
+        has("!! ", "ALERT    proxy-under-rate: 127.0.0.4 sent"),
+        "the trickling proxy raises a rate alert\n{both}"
+    );
+    assert!(has("## ", "REPORT   report "), "reports\n{both}");
+    assert!(
+        !has("!! ", "127.0.0.2"),
+        "the steady proxy never alarms\n{both}"
+    );
     let done = stdout
         .lines()
         .rfind(|l| l.contains("demo done"))
@@ -87,15 +115,15 @@ fn demo_runs_for_its_duration_and_reports_what_it_shipped() {
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|w| w.parse().ok())
         .collect();
-    // generated, acked, received, batches
+    // queued, acked, received, batches
     assert_eq!(numbers.len(), 4, "{done:?}");
     assert!(
         numbers.iter().all(|&n| n > 0),
         "every count is non-zero: {done:?}"
     );
-    let (generated, acked, received) = (numbers[0], numbers[1], numbers[2]);
+    let (queued, acked, received) = (numbers[0], numbers[1], numbers[2]);
     assert!(
-        acked <= generated && acked <= received,
-        "nothing is acked that was not generated and received: {done:?}"
+        acked <= queued && acked <= received,
+        "nothing is acked that was not queued and received: {done:?}"
     );
 }
