@@ -2,6 +2,7 @@
 //! an [`EventTemplate`] and pushes them into the bounded queue; a full queue makes the
 //! input wait (back-pressure), never drop.
 
+pub mod conntrack;
 pub mod container;
 pub mod file;
 mod generator;
