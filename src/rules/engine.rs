@@ -135,7 +135,7 @@ impl Engine {
     /// `now`), for every rule whose filter it passes. Context names the rules may
     /// filter or key on: `input.id` (the input's id), `log.source.ip`.
     pub fn on_observation(&mut self, obs: &Observation<'_>, at: i64, now: i64) {
-        self.started(now);
+        let started = self.started(now);
         let at = at.min(now);
         for group in &mut self.groups {
             if group.filter.matches(obs) {
@@ -143,14 +143,16 @@ impl Engine {
             }
         }
         for rule in &mut self.rules {
-            if !matches!(rule.config.kind, RuleKind::Report(_)) {
+            let RuleKind::Report(schedule) = &rule.config.kind else {
                 continue;
-            }
+            };
             if let Some(key) = obs.field(&rule.config.key)
                 && rule.config.expected.watches(&key)
                 && rule.config.filter.matches(obs)
             {
-                rule.period.observe(&key, &obs.counts, at, self.max_keys);
+                let max_keys = self.max_keys;
+                rule.period
+                    .observe(schedule, started, &key, &obs.counts, at, max_keys);
             }
         }
     }
@@ -180,8 +182,9 @@ impl Engine {
                     rule.episodes.evaluate(&ev, &mut out);
                 }
                 RuleKind::Report(schedule) => {
+                    let max_keys = self.max_keys;
                     rule.period
-                        .tick(&rule.config, schedule, started, now, &mut out);
+                        .tick(&rule.config, schedule, started, now, max_keys, &mut out);
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! Report rules: per-key totals accumulated over the current period by the engine
 //! itself (not read from bucket retention, so a day's report does not depend on how
-//! long buckets are kept), emitted and reset at each schedule boundary.
+//! long buckets are kept), emitted and reset at each schedule boundary. An observation
+//! past the boundary that comes before the check closing the period counts for the
+//! period it belongs to, not the one being closed.
 
 use std::collections::HashMap;
 
@@ -28,22 +30,29 @@ impl Totals {
         self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
         self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
     }
+
+    fn merge(&mut self, other: &Totals) {
+        self.counts.add(&other.counts);
+        self.first_seen = match (self.first_seen, other.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // `None` orders before any time.
+        self.last_seen = self.last_seen.max(other.last_seen);
+    }
 }
 
-/// The current period of one report rule.
+/// What one period has counted.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub(super) struct Period {
-    /// Unix seconds; set at the engine's first start, then at each boundary.
-    start: Option<i64>,
+struct Tally {
     keys: HashMap<String, Totals>,
     /// Everything counted, including keys past `max_keys` (which are in the summary
     /// only: the accumulators are bounded like the statistics).
     all: Totals,
 }
 
-impl Period {
-    /// Counts an observation of `key` at `at` into the current period.
-    pub fn observe(&mut self, key: &str, counts: &Counts, at: i64, max_keys: usize) {
+impl Tally {
+    fn add(&mut self, key: &str, counts: &Counts, at: i64, max_keys: usize) {
         self.all.add(counts, at);
         if let Some(t) = self.keys.get_mut(key) {
             t.add(counts, at);
@@ -51,6 +60,84 @@ impl Period {
             let mut t = Totals::default();
             t.add(counts, at);
             self.keys.insert(key.to_string(), t);
+        }
+    }
+
+    fn absorb(&mut self, other: Tally, max_keys: usize) {
+        self.all.merge(&other.all);
+        for (key, totals) in other.keys {
+            if let Some(t) = self.keys.get_mut(&key) {
+                t.merge(&totals);
+            } else if self.keys.len() < max_keys {
+                self.keys.insert(key, totals);
+            }
+        }
+    }
+}
+
+/// Observations of a later period than the current one, counted before the check that
+/// closes the current one (a record at 00:00:10 when the check comes at 00:00:25).
+#[derive(Debug, Serialize, Deserialize)]
+struct Ahead {
+    /// The boundary the later period starts at.
+    start: i64,
+    tally: Tally,
+}
+
+/// The current period of one report rule.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Period {
+    /// Unix seconds; set at the engine's first start, then at each boundary.
+    start: Option<i64>,
+    #[serde(flatten)]
+    tally: Tally,
+    /// Absent from state saved before it existed.
+    #[serde(default)]
+    ahead: Option<Ahead>,
+    /// The first boundary after `start`, once computed (every observation asks).
+    #[serde(skip)]
+    end: Option<i64>,
+}
+
+impl Period {
+    fn end(&mut self, schedule: &Schedule, started: i64) -> i64 {
+        let start = *self.start.get_or_insert(started);
+        *self.end.get_or_insert_with(|| schedule.next_after(start))
+    }
+
+    /// Counts an observation of `key` at `at` into the period it belongs to: the
+    /// current one, or, past its end, the one ahead, kept apart until the check that
+    /// closes the current period.
+    pub fn observe(
+        &mut self,
+        schedule: &Schedule,
+        started: i64,
+        key: &str,
+        counts: &Counts,
+        at: i64,
+        max_keys: usize,
+    ) {
+        let end = self.end(schedule, started);
+        if at < end {
+            self.tally.add(key, counts, at, max_keys);
+            return;
+        }
+        let from = last_boundary(schedule, end, at);
+        match &mut self.ahead {
+            Some(ahead) if ahead.start == from => ahead.tally.add(key, counts, at, max_keys),
+            // Both the period ahead and this observation's, which starts before it, end
+            // by the next check: they are reported with the current period.
+            Some(ahead) if ahead.start > from => self.tally.add(key, counts, at, max_keys),
+            // None ahead yet, or one of an earlier period than this observation's, which
+            // by the next check has ended too: it joins the current period.
+            _ => {
+                let mut tally = Tally::default();
+                tally.add(key, counts, at, max_keys);
+                let earlier = self.ahead.replace(Ahead { start: from, tally });
+                if let Some(earlier) = earlier {
+                    self.tally.absorb(earlier.tally, max_keys);
+                }
+            }
         }
     }
 
@@ -63,19 +150,18 @@ impl Period {
         schedule: &Schedule,
         started: i64,
         now: i64,
+        max_keys: usize,
         out: &mut Vec<Alert>,
     ) {
-        let start = *self.start.get_or_insert(started);
-        let mut end = schedule.next_after(start);
-        if end > now {
+        let first_end = self.end(schedule, started);
+        if first_end > now {
             return;
         }
-        for _ in 0..MAX_SKIPPED {
-            let next = schedule.next_after(end);
-            if next > now {
-                break;
-            }
-            end = next;
+        let start = self.start.unwrap_or(started);
+        let end = last_boundary(schedule, first_end, now);
+        let mut ahead = self.ahead.take();
+        if let Some(passed) = ahead.take_if(|a| a.start < end) {
+            self.tally.absorb(passed.tally, max_keys);
         }
         let label = schedule.label(start, end);
         let report = |key: Option<String>, t: &Totals, keys: usize| Alert {
@@ -93,21 +179,40 @@ impl Period {
                 keys,
             }),
         };
-        let mut seen: Vec<(&String, &Totals)> = self.keys.iter().collect();
+        let mut seen: Vec<(&String, &Totals)> = self.tally.keys.iter().collect();
         seen.sort_by(|a, b| a.0.cmp(b.0));
         let before = out.len();
         out.extend(seen.into_iter().map(|(k, t)| report(Some(k.clone()), t, 1)));
         let silent = Totals::default();
         for key in rule.expected.keys() {
-            if !self.keys.contains_key(key) {
+            if !self.tally.keys.contains_key(key) {
                 out.push(report(Some(key.clone()), &silent, 1));
             }
         }
         let keys = out.len() - before;
-        out.push(report(None, &self.all, keys));
+        out.push(report(None, &self.tally.all, keys));
+        let (tally, ahead) = match ahead {
+            Some(next) if next.start == end => (next.tally, None),
+            later => (Tally::default(), later),
+        };
         *self = Period {
             start: Some(end),
-            ..Period::default()
+            tally,
+            ahead,
+            end: None,
         };
     }
+}
+
+/// The last boundary at or before `until`, from the boundary `from`.
+fn last_boundary(schedule: &Schedule, from: i64, until: i64) -> i64 {
+    let mut last = from;
+    for _ in 0..MAX_SKIPPED {
+        let next = schedule.next_after(last);
+        if next > until {
+            break;
+        }
+        last = next;
+    }
+    last
 }

@@ -6,6 +6,7 @@ mod events;
 mod properties;
 mod reports;
 mod restart;
+mod scenario;
 
 use super::*;
 use crate::config::StatsConfig;
@@ -61,6 +62,14 @@ pub fn feed(engine: &mut Engine, r: &ConnectionRecord, input: &str, at: i64) {
         counts: Counts::of_record(r),
     };
     engine.on_observation(&obs, at, at);
+}
+
+/// A fresh engine for `yaml` with `e`'s state, through JSON text as the state file holds it.
+pub fn restarted(e: &Engine, yaml: &str) -> Engine {
+    let text = serde_json::to_string(&e.snapshot()).unwrap();
+    let mut fresh = engine(yaml);
+    fresh.restore(serde_json::from_str(&text).unwrap()).unwrap();
+    fresh
 }
 
 pub fn send(engine: &mut Engine, ip: &str, bytes: u64, at: i64) {

@@ -128,3 +128,71 @@ fn every_6h_reports_at_aligned_boundaries_and_filters_apply() {
         "report 2026-03-01T01:00:00Z to 2026-03-01T06:00:00Z: 514 sent 40 bytes in 1 event"
     );
 }
+
+#[test]
+fn records_after_midnight_before_the_check_that_closes_the_day_count_for_the_new_day() {
+    let yaml = "- name: daily\n  type: report\n  schedule: daily\n";
+    // The agent checks at 25 s past each minute.
+    let mut e = engine(yaml);
+    assert!(e.tick(T0 + 25).is_empty());
+    send(&mut e, "10.10.10.1", 100, T0 + 24 * H - 1);
+    send(&mut e, "10.10.10.1", 20, T0 + 24 * H + 10);
+    // What is counted ahead survives a restart.
+    let mut e = restarted(&e, yaml);
+    let alerts = e.tick(T0 + 24 * H + 25);
+    let day = reports(&alerts)[0];
+    assert_eq!((day.period_start, day.period_end), (T0 + 25, T0 + 24 * H));
+    assert_eq!(day.counts.bytes, 100);
+    assert_eq!(day.last_seen, Some(T0 + 24 * H - 1));
+    send(&mut e, "10.10.10.1", 3, T0 + 48 * H - 5);
+    let alerts = e.tick(T0 + 48 * H + 25);
+    let next = reports(&alerts)[0];
+    assert_eq!(next.period_start, T0 + 24 * H);
+    assert_eq!(next.counts.bytes, 23);
+    assert_eq!(next.first_seen, Some(T0 + 24 * H + 10));
+}
+
+#[test]
+fn after_days_down_records_before_the_first_check_go_to_their_period() {
+    let yaml = "- name: daily\n  type: report\n  schedule: daily\n";
+    let mut before = engine(yaml);
+    before.tick(T0 + H);
+    send(&mut before, "10.10.10.1", 500, T0 + 2 * H);
+    // State saved before periods were counted ahead restores as it did.
+    let mut saved = before.snapshot();
+    let period = saved["rules"][0]["period"].as_object_mut().unwrap();
+    assert!(period.remove("ahead").is_some());
+    let mut e = engine(yaml);
+    e.restore(saved).unwrap();
+    // Up again on day 4; a flow log of days 2 and 3 read late, mixed with today's.
+    let up = T0 + 73 * H;
+    feed_late(&mut e, "10.10.10.2", 7, T0 + 50 * H, up);
+    feed_late(&mut e, "10.10.10.1", 1, up + 5, up + 5);
+    feed_late(&mut e, "10.10.10.2", 9, T0 + 26 * H, up + 6);
+    let alerts = e.tick(up + 30);
+    let found = reports(&alerts);
+    assert_eq!(found.len(), 3, "{alerts:#?}");
+    assert_eq!(
+        (found[0].period_start, found[0].period_end),
+        (T0 + H, T0 + 72 * H)
+    );
+    assert_eq!(found[0].counts.bytes, 500);
+    assert_eq!(found[1].counts.bytes, 16);
+    assert_eq!(found[1].first_seen, Some(T0 + 26 * H));
+    assert_eq!(found[2].counts.bytes, 516);
+    let next = e.tick(T0 + 96 * H);
+    assert_eq!(reports(&next)[0].period_start, T0 + 72 * H);
+    assert_eq!(reports(&next)[0].counts.bytes, 1);
+}
+
+/// `ip` sent `bytes` at `at`, observed at `now`.
+fn feed_late(e: &mut Engine, ip: &str, bytes: u64, at: i64, now: i64) {
+    let r = record(ip, bytes);
+    let context = [("input.id", "flows")];
+    let obs = Observation {
+        record: Some(&r),
+        context: &context,
+        counts: Counts::of_record(&r),
+    };
+    e.on_observation(&obs, at, now);
+}

@@ -4,14 +4,6 @@ use super::*;
 
 const RULES: &str = "- name: silent-6h\n  type: flatline\n  window: 6h\n  expected: [10.10.10.1, 10.10.10.2, 10.10.10.3]\n- name: slow\n  type: rate\n  window: 1h\n  threshold: 20MB\n  expected: [10.10.10.2]\n";
 
-/// Through JSON text, as the state file holds it.
-fn restarted(e: &Engine) -> Engine {
-    let text = serde_json::to_string(&e.snapshot()).unwrap();
-    let mut fresh = engine(RULES);
-    fresh.restore(serde_json::from_str(&text).unwrap()).unwrap();
-    fresh
-}
-
 #[test]
 fn restart_neither_forgets_a_silence_nor_raises_a_false_one() {
     let mut e = engine(RULES);
@@ -32,7 +24,7 @@ fn restart_neither_forgets_a_silence_nor_raises_a_false_one() {
         [firing("10.10.10.1", T0 + 6 * H + 59 * M)]
     );
     // Down for a minute; .2 and .3 sent nothing the new process saw in that minute.
-    let mut e = restarted(&e);
+    let mut e = restarted(&e, RULES);
     assert_eq!(e.open_episodes(), 1);
     let mut alerts = Vec::new();
     for minute in (7 * 60 + 1)..(8 * 60) {
@@ -59,7 +51,7 @@ fn seven_hours_down_alerts_once_stamped_at_six_hours() {
         }
         assert!(e.tick(T0 + minute * M).is_empty());
     }
-    let mut e = restarted(&e);
+    let mut e = restarted(&e, RULES);
     let alerts = run(&mut e, T0 + 8 * H, T0 + 9 * H);
     let silent: Vec<_> = alerts.iter().filter(|a| a.rule == "silent-6h").collect();
     assert_eq!(silent.len(), 3, "{alerts:#?}");
