@@ -250,6 +250,7 @@ async fn log_metrics(
         let mut all = stats.snapshot().to_vec();
         all.extend(inputs.parse.snapshot());
         all.extend(inputs.syslog.counters());
+        all.extend(inputs.conntrack.counters());
         all
     };
     let mut last = counters();

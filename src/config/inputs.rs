@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::conntrack::{CONNTRACK, conntrack};
 use super::files::{CONTAINER, FILESTREAM, LOG, filestream};
 use super::parser::parser;
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
@@ -92,7 +93,6 @@ const NOT_YET: &[&str] = &[
     "salesforce",
     "unifiedlogs",
     "flows",
-    "conntrack",
 ];
 
 pub(crate) fn build(
@@ -190,7 +190,8 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         _ => None,
     };
     let Some(type_entry) = type_entry else {
-        let msg = "required; set type: filestream, container, syslog, stdin or generator";
+        let msg =
+            "required; set type: filestream, container, syslog, conntrack, stdin or generator";
         return Err(section.error(
             Some(item.line),
             &format!("{key}.type"),
@@ -207,6 +208,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         "log" => &LOG,
         "container" => &CONTAINER,
         "syslog" => &SYSLOG,
+        "conntrack" => &CONNTRACK,
         other if NOT_YET.contains(&other) => {
             let problem = Problem::InputTypeNotSupportedYet(other.to_string());
             return Err(section.error(type_line, &type_key, problem));
@@ -232,6 +234,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         },
         "filestream" | "log" | "container" => InputKind::Filestream(filestream(&s, &kind)?),
         "syslog" => InputKind::Syslog(syslog(&s)?),
+        "conntrack" => InputKind::Conntrack(conntrack(&s)?),
         _ => InputKind::Stdin,
     };
     let common = InputCommon {

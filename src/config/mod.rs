@@ -31,6 +31,7 @@
 //! This module never opens sockets or certificate files and never logs; it only reads the
 //! config file (in [`load`]) and the environment.
 
+mod conntrack;
 mod env;
 mod files;
 mod inputs;
@@ -51,6 +52,7 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use conntrack::{ConntrackConfig, ConntrackFilter};
 pub use types::*;
 
 /// Why a config file could not be loaded. `Display` is one line naming the file, the line

@@ -334,7 +334,7 @@ fn timezone(name: &str) -> Option<TimeZone> {
     TimeZone::get(name).ok()
 }
 
-fn byte_size(s: &Section<'_>, key: &str) -> Result<Option<usize>, ConfigError> {
+pub(super) fn byte_size(s: &Section<'_>, key: &str) -> Result<Option<usize>, ConfigError> {
     let Some(entry) = s.entry(key) else {
         return Ok(None);
     };
@@ -351,7 +351,11 @@ fn byte_size(s: &Section<'_>, key: &str) -> Result<Option<usize>, ConfigError> {
 }
 
 /// A string that must be one of `allowed`.
-fn choice(s: &Section<'_>, key: &str, allowed: &[&str]) -> Result<Option<String>, ConfigError> {
+pub(super) fn choice(
+    s: &Section<'_>,
+    key: &str,
+    allowed: &[&str],
+) -> Result<Option<String>, ConfigError> {
     match s.string(key)? {
         Some(v) if !allowed.contains(&v.as_str()) => {
             let msg = format!("expected one of {}, got {v:?}", allowed.join(", "));

@@ -166,6 +166,8 @@ pub enum InputKind {
     Filestream(FilestreamConfig),
     /// `type: syslog`: listen for syslog messages over UDP and TCP.
     Syslog(SyslogConfig),
+    /// `type: conntrack`: the kernel's connection tracking events over netlink.
+    Conntrack(super::ConntrackConfig),
 }
 
 /// `type: syslog` with Filebeat's names and defaults, plus several listeners per input
@@ -329,9 +331,11 @@ pub struct InputConfig {
 
 impl InputConfig {
     /// Whether the input feeds the per-source statistics: it parses connection records,
-    /// or it listens for senders (every syslog message counts for its sender).
+    /// reads them from the kernel (conntrack), or it listens for senders (every syslog
+    /// message counts for its sender).
     pub fn feeds_stats(&self) -> bool {
-        self.common.parser.is_some() || matches!(self.kind, InputKind::Syslog(_))
+        self.common.parser.is_some()
+            || matches!(self.kind, InputKind::Syslog(_) | InputKind::Conntrack(_))
     }
 }
 

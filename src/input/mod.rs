@@ -46,6 +46,8 @@ pub struct InputContext {
     pub stats: Option<StatsFeed>,
     /// What the syslog inputs took in and dropped, per sender and in total.
     pub syslog: Arc<syslog::SyslogStats>,
+    /// What the conntrack inputs took in and dropped.
+    pub conntrack: Arc<conntrack::ConntrackCounters>,
 }
 
 impl Outlet {
@@ -152,6 +154,10 @@ pub async fn run(
             let template = EventTemplate::new(agent, &shape("syslog"));
             let parser = cfg.common.parser.as_ref();
             Ok(syslog::run(sl, parser, template, queue).await?)
+        }
+        InputKind::Conntrack(ct) => {
+            let template = EventTemplate::new(agent, &shape("conntrack"));
+            Ok(conntrack::run(ct, template, queue).await?)
         }
     }
 }

@@ -16,20 +16,21 @@ use std::net::IpAddr;
 use super::fields::{ip, not_a, number};
 use super::{ConnectionRecord, Endpoint, FlowState, Transport, excerpt as quote};
 
-/// One direction's tuple and counters.
+/// One direction's tuple and counters, as a line or a netlink event
+/// (`input::conntrack`) gives them.
 #[derive(Debug, Default)]
-struct Tuple {
-    src: Option<IpAddr>,
-    dst: Option<IpAddr>,
-    sport: Option<u16>,
-    dport: Option<u16>,
-    packets: Option<u64>,
-    bytes: Option<u64>,
-    icmp_id: Option<u16>,
+pub(crate) struct Tuple {
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    pub icmp_id: Option<u16>,
 }
 
 /// One line's record, or why it is not one.
-pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
+pub(crate) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
     let mut r = ConnectionRecord::default();
     let mut words = line.split_whitespace().peekable();
     if let Some(stamp) = words.peek().and_then(|w| bracketed(w))
@@ -118,29 +119,35 @@ pub(super) fn parse_line(line: &str) -> Result<ConnectionRecord, String> {
             _ => {}
         }
     }
-    let (Some(src), Some(dst)) = (original.src, original.dst) else {
+    if original.src.is_none() || original.dst.is_none() {
         return Err("no src= and dst= of the original direction".into());
-    };
+    }
+    connection(&original, &reply, &mut r);
+    if !flags.is_empty() {
+        r.set("conntrack.flags", flags);
+    }
+    Ok(r)
+}
+
+/// The record's two sides from the tuples: the original direction goes from source to
+/// destination, and each side's counters are what that side sent; its ICMP id; NAT.
+pub(crate) fn connection(original: &Tuple, reply: &Tuple, r: &mut ConnectionRecord) {
     if let Some(id) = original.icmp_id {
         r.set("conntrack.icmp.id", id);
     }
-    nat(&original, &reply, &mut r);
+    nat(original, reply, r);
     r.source = Endpoint {
-        ip: Some(src),
+        ip: original.src,
         port: original.sport,
         bytes: original.bytes,
         packets: original.packets,
     };
     r.destination = Endpoint {
-        ip: Some(dst),
+        ip: original.dst,
         port: original.dport,
         bytes: reply.bytes,
         packets: reply.packets,
     };
-    if !flags.is_empty() {
-        r.set("conntrack.flags", flags);
-    }
-    Ok(r)
 }
 
 /// The reply goes to where the source was translated to, and comes from where the

@@ -14,7 +14,7 @@ mod azure_vnet;
 mod cef;
 #[cfg(test)]
 mod conformance;
-mod conntrack;
+pub(crate) mod conntrack;
 mod fields;
 #[cfg(test)]
 mod fixture;

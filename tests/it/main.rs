@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli;
+mod conntrack;
 mod container;
 mod file;
 mod file_chaos;
