@@ -47,8 +47,9 @@ static ALLOCATOR: Counting = Counting;
 
 /// Options a format needs to be built at all.
 fn spec(format: Format) -> ParserSpec {
-    let pattern = (format.name() == "pattern")
-        .then(|| r"^(?P<source.ip>\S+) \S+ \S+ \[[^\]]+\] .*? (?P<destination.bytes>\d+)".to_string());
+    let pattern = (format.name() == "pattern").then(|| {
+        r"^(?P<source.ip>\S+) \S+ \S+ \[[^\]]+\] .*? (?P<destination.bytes>\d+)".to_string()
+    });
     ParserSpec {
         format,
         fields: None,
@@ -92,7 +93,11 @@ fn corpus(format: Format) -> Vec<String> {
         return good;
     }
     let copies = (256 << 10) / size + 1;
-    good.iter().cycle().take(good.len() * copies).cloned().collect()
+    good.iter()
+        .cycle()
+        .take(good.len() * copies)
+        .cloned()
+        .collect()
 }
 
 fn parsers(c: &mut Criterion) {

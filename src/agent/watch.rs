@@ -109,15 +109,17 @@ impl Watch {
 
     /// Writes the statistics and the rule state (expired buckets dropped first).
     pub fn save(&self) -> Result<(), RegistryError> {
-        let snapshot = {
+        // Serialised under the lock, straight from the structures (no JSON tree), and
+        // written after it is released.
+        let stats = {
             let mut stats = locked(&self.stats);
             stats.expire(unix_now());
-            stats.snapshot()
+            serde_json::to_vec(&*stats).expect("statistics are plain data")
         };
-        self.stats_file.save(snapshot)?;
+        self.stats_file.save_json(&stats)?;
         if let Some(rules) = &self.rules {
-            let snapshot = locked(&rules.engine).snapshot();
-            rules.file.save(snapshot)?;
+            let snapshot = locked(&rules.engine).snapshot_json();
+            rules.file.save_json(&snapshot)?;
         }
         Ok(())
     }

@@ -18,13 +18,32 @@ use crate::parse::ConnectionRecord;
 
 pub use table::{KeyStats, Table};
 
-/// Counters of one bucket, one key's totals, or a sum over a window.
+/// Counters of one bucket, one key's totals, or a sum over a window. Saved as
+/// `[events, bytes, packets, connections]`: state files hold millions of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "[u64; 4]", into = "[u64; 4]")]
 pub struct Counts {
     pub events: u64,
     pub bytes: u64,
     pub packets: u64,
     pub connections: u64,
+}
+
+impl From<[u64; 4]> for Counts {
+    fn from([events, bytes, packets, connections]: [u64; 4]) -> Self {
+        Counts {
+            events,
+            bytes,
+            packets,
+            connections,
+        }
+    }
+}
+
+impl From<Counts> for [u64; 4] {
+    fn from(c: Counts) -> Self {
+        [c.events, c.bytes, c.packets, c.connections]
+    }
 }
 
 impl Counts {
@@ -137,9 +156,17 @@ impl Stats {
         }
     }
 
-    /// The table keyed by `field`, if one is kept.
+    /// The table keyed by `field`, if one is kept (the first, if several are kept
+    /// with different buckets).
     pub fn table(&self, field: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.spec().key == field)
+    }
+
+    /// The table keyed by `field` with buckets `bucket_secs` wide.
+    pub fn table_with(&self, field: &str, bucket_secs: u32) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.spec().key == field && t.spec().bucket_secs == bucket_secs)
     }
 
     pub fn tables(&self) -> &[Table] {
