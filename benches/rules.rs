@@ -7,12 +7,11 @@
 //!
 //! - Printed first, once: after an hour of traffic (10 million records) the engine's
 //!   heap per key (a counting allocator) and the first tick (it opens the episodes).
-//!   Then the state file of an engine at 10,000 keys after the same hour per key (at
-//!   100,000 keys the snapshot, a `serde_json::Value`, and a copy of it took 22 GB and
-//!   the bench was killed): its size, the snapshot's heap, how long
-//!   [`Engine::snapshot`] holds the engine, [`StatsFile::save`] (atomic, fsynced) into
-//!   a directory under `target/`, loading it back and [`Engine::restore`] into a fresh
-//!   engine; medians of 5, one snapshot alive at a time.
+//!   Then the state file of an engine at 100,000 keys after the same hour per key: its
+//!   size, the serialised snapshot's heap, how long [`Engine::snapshot_json`] holds the
+//!   engine, [`StatsFile::save_json`] (atomic, fsynced) into a directory under
+//!   `target/`, loading it back and [`Engine::restore`] into a fresh engine; medians of
+//!   3, one snapshot alive at a time.
 //! - `rules/tick`: one [`Engine::tick`] over the 100,000 keys and 10 rules, once the
 //!   first tick has opened its episodes: what every check interval costs.
 //! - `rules/ingest`: [`Engine::on_observation`] alone, in records/s per core, the
@@ -125,7 +124,7 @@ const PER_KEY_HOUR: u64 = 100;
 /// Records per hour of simulated time at [`KEYS`] keys.
 const PER_HOUR: u64 = KEYS * PER_KEY_HOUR;
 /// Keys of the engine whose state file is timed (see the module doc).
-const STATE_KEYS: u64 = 10_000;
+const STATE_KEYS: u64 = 100_000;
 /// Records per iteration of the throughput benches: 36 s of simulated time, so a run
 /// adds minutes of buckets, not hours.
 const BATCH: u64 = 100_000;
@@ -267,7 +266,7 @@ fn engine(c: &mut Criterion) {
 }
 
 /// The state file of an engine at [`STATE_KEYS`] keys after the same hour of traffic
-/// per key: one snapshot alive at a time, each figure the median of 5 rounds.
+/// per key: one snapshot alive at a time, each figure the median of 3 rounds.
 fn state_file(config: &Config) {
     let mut engine = Engine::new(&config.rules, &config.stats);
     let records = STATE_KEYS * PER_KEY_HOUR;
@@ -277,14 +276,15 @@ fn state_file(config: &Config) {
     let file = StatsFile::rules(dir.path());
     let mut value_bytes = 0;
     let (mut snapshot, mut save, mut load, mut restore) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..5 {
+    for _ in 0..3 {
         let before = LIVE.load(Relaxed);
         let started = Instant::now();
-        let value = engine.snapshot();
+        let json = engine.snapshot_json();
         snapshot.push(started.elapsed());
         value_bytes = LIVE.load(Relaxed) - before;
         let started = Instant::now();
-        file.save(value).expect("the state file is written");
+        file.save_json(&json).expect("the state file is written");
+        drop(json);
         save.push(started.elapsed());
         let started = Instant::now();
         let value = file.load().expect("the state file reads back");
@@ -301,12 +301,12 @@ fn state_file(config: &Config) {
     let size = std::fs::metadata(file.path()).map_or(0, |m| m.len());
     let per_key = |bytes: u64| bytes / STATE_KEYS;
     eprintln!(
-        "rules state at {STATE_KEYS} keys: file {size} bytes ({} per key), snapshot value {value_bytes} bytes on the heap ({} per key)",
+        "rules state at {STATE_KEYS} keys: file {size} bytes ({} per key), serialised snapshot {value_bytes} bytes on the heap ({} per key)",
         per_key(size),
         per_key(value_bytes.unsigned_abs() as u64)
     );
     eprintln!(
-        "rules state at {STATE_KEYS} keys: snapshot {} (engine locked), save {}, load {}, restore {} (medians of 5)",
+        "rules state at {STATE_KEYS} keys: snapshot {} (engine locked), save {}, load {}, restore {} (medians of 3)",
         median(snapshot),
         median(save),
         median(load),
