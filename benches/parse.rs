@@ -9,41 +9,18 @@
 //!
 //! `cargo bench --bench parse -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lumberwatch::parse::{ConnectionRecord, Endpoint, Format, Outcome, ParserSpec};
 use lumberwatch::stats::{Counts, Observation, Stats, TableSpec};
 
-/// Counts live heap bytes, for the per-key memory figure.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: `ptr` was allocated by `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Options a format needs to be built at all.
 fn spec(format: Format) -> ParserSpec {
@@ -161,10 +138,10 @@ fn ingest(stats: &mut Stats, records: &[ConnectionRecord], n: usize) {
 
 fn statistics(c: &mut Criterion) {
     let records: Vec<ConnectionRecord> = (0..KEYS * 2).map(record).collect();
-    let before = LIVE.load(Relaxed);
+    let before = counting_alloc::live();
     let mut stats = Stats::new([TableSpec::new("source.ip")]);
     ingest(&mut stats, &records, 10_000_000);
-    let held = LIVE.load(Relaxed) - before;
+    let held = counting_alloc::live() - before;
     let keys = stats.table("source.ip").map_or(0, |t| t.len());
     eprintln!(
         "stats memory: {} bytes for {keys} keys after 10,000,000 records over an hour = {} bytes per key (1-minute buckets)",

@@ -22,9 +22,7 @@
 //!
 //! `cargo bench --bench rules -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,32 +34,11 @@ use lumberwatch::registry::StatsFile;
 use lumberwatch::rules::Engine;
 use lumberwatch::stats::{Counts, Observation, Stats};
 
-/// Counts live heap bytes, for the per-key memory figure.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: `ptr` was allocated by `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// The 10 rules: flatlines over 6 h and 24 h, rates below and above with filters on
 /// ports, transports, actions and the input, a daily report; keyed on `source.ip`,
@@ -223,12 +200,12 @@ fn ms(d: Duration) -> String {
 /// The one-shot figures, then `rules/tick` and `rules/ingest` on the same engine.
 fn engine(c: &mut Criterion) {
     let config = config();
-    let before = LIVE.load(Relaxed);
+    let before = counting_alloc::live();
     let mut engine = Engine::new(&config.rules, &config.stats);
     let started = Instant::now();
     ingest(&mut engine, KEYS, 0, PER_HOUR);
     let took = started.elapsed();
-    let held = LIVE.load(Relaxed) - before;
+    let held = counting_alloc::live() - before;
     eprintln!(
         "rules ingest: {PER_HOUR} records over {KEYS} keys, an hour of simulated time, in {:.1} s ({:.0} records/s)",
         took.as_secs_f64(),
@@ -277,11 +254,11 @@ fn state_file(config: &Config) {
     let mut value_bytes = 0;
     let (mut snapshot, mut save, mut load, mut restore) = (vec![], vec![], vec![], vec![]);
     for _ in 0..3 {
-        let before = LIVE.load(Relaxed);
+        let before = counting_alloc::live();
         let started = Instant::now();
         let json = engine.snapshot_json();
         snapshot.push(started.elapsed());
-        value_bytes = LIVE.load(Relaxed) - before;
+        value_bytes = counting_alloc::live() - before;
         let started = Instant::now();
         file.save_json(&json).expect("the state file is written");
         drop(json);
