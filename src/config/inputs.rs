@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::conntrack::{CONNTRACK, conntrack};
 use super::files::{CONTAINER, FILESTREAM, LOG, filestream};
+use super::flows::{FLOWS, flows};
 use super::parser::parser;
 use super::section::{Schema, Section, to_bool, to_string, wrong_type};
 use super::syslog::{SYSLOG, syslog};
@@ -92,7 +93,6 @@ const NOT_YET: &[&str] = &[
     "lumberjack",
     "salesforce",
     "unifiedlogs",
-    "flows",
 ];
 
 pub(crate) fn build(
@@ -190,8 +190,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         _ => None,
     };
     let Some(type_entry) = type_entry else {
-        let msg =
-            "required; set type: filestream, container, syslog, conntrack, stdin or generator";
+        let msg = "required; set type: filestream, container, syslog, flows, conntrack, stdin or generator";
         return Err(section.error(
             Some(item.line),
             &format!("{key}.type"),
@@ -209,6 +208,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         "container" => &CONTAINER,
         "syslog" => &SYSLOG,
         "conntrack" => &CONNTRACK,
+        "flows" => &FLOWS,
         other if NOT_YET.contains(&other) => {
             let problem = Problem::InputTypeNotSupportedYet(other.to_string());
             return Err(section.error(type_line, &type_key, problem));
@@ -235,6 +235,7 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         "filestream" | "log" | "container" => InputKind::Filestream(filestream(&s, &kind)?),
         "syslog" => InputKind::Syslog(syslog(&s)?),
         "conntrack" => InputKind::Conntrack(conntrack(&s)?),
+        "flows" => InputKind::Flows(flows(&s)?),
         _ => InputKind::Stdin,
     };
     let common = InputCommon {

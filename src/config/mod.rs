@@ -34,6 +34,7 @@
 mod conntrack;
 mod env;
 mod files;
+mod flows;
 mod inputs;
 mod normalize;
 mod output;

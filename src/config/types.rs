@@ -168,6 +168,8 @@ pub enum InputKind {
     Syslog(SyslogConfig),
     /// `type: conntrack`: the kernel's connection tracking events over netlink.
     Conntrack(super::ConntrackConfig),
+    /// `type: flows`: Packetbeat-style flow events from raw packet capture.
+    Flows(FlowsConfig),
 }
 
 /// `type: syslog` with Filebeat's names and defaults, plus several listeners per input
@@ -441,6 +443,52 @@ impl Default for SslConfig {
             verification_mode: VerificationMode::Full,
             supported_protocols: vec![TlsVersion::V1_2, TlsVersion::V1_3],
             ca_trusted_fingerprint: None,
+        }
+    }
+}
+
+/// `type: flows`: packets captured on an interface (AF_PACKET), counted per flow and
+/// reported as Packetbeat's flow events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowsConfig {
+    /// `interface` (default `any`): a name, or `None` for every interface.
+    pub interface: Option<String>,
+    /// `period` (default 10s): every live flow is reported this often; 0 reports a
+    /// flow only when it ends.
+    pub period: Duration,
+    /// `timeout` (default 30s): a flow idle this long ends (`flow.final: true`).
+    pub timeout: Duration,
+    /// `max_flows` (default 100000): the longest idle flows are ended (and counted)
+    /// to make room past it.
+    pub max_flows: usize,
+    /// `buffer_size` (default 8 MiB): the kernel ring packets wait in.
+    pub buffer_size: usize,
+    /// `filter`: what the kernel lets through.
+    pub filter: FlowsFilter,
+}
+
+/// `filter` of a flows input: packets must match all three (an empty list matches all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowsFilter {
+    /// `transports` (default tcp, udp, icmp); icmp includes ICMPv6.
+    pub tcp: bool,
+    pub udp: bool,
+    pub icmp: bool,
+    /// `ports`: TCP or UDP source or destination port.
+    pub ports: Vec<u16>,
+    /// `hosts`: source or destination address in one of these networks (address,
+    /// prefix length; the address has no bits past the prefix).
+    pub hosts: Vec<(std::net::IpAddr, u8)>,
+}
+
+impl Default for FlowsFilter {
+    fn default() -> Self {
+        FlowsFilter {
+            tcp: true,
+            udp: true,
+            icmp: true,
+            ports: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 }

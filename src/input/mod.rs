@@ -5,6 +5,7 @@
 pub mod conntrack;
 pub mod container;
 pub mod file;
+pub mod flows;
 mod generator;
 pub mod parsing;
 mod stdin;
@@ -158,6 +159,10 @@ pub async fn run(
         InputKind::Conntrack(ct) => {
             let template = EventTemplate::new(agent, &shape("conntrack"));
             Ok(conntrack::run(ct, template, queue).await?)
+        }
+        InputKind::Flows(fl) => {
+            let template = EventTemplate::new(agent, &shape("flows"));
+            Ok(flows::run(fl, template, queue).await?)
         }
     }
 }

@@ -130,7 +130,7 @@ fn an_input_needs_a_type() {
     let text = with_inputs("  - id: x\n");
     assert_eq!(
         err(&text),
-        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, container, syslog, conntrack, stdin or generator"
+        "config.yml:2: lumberwatch.inputs.0.type: required; set type: filestream, container, syslog, flows, conntrack, stdin or generator"
     );
 }
 
