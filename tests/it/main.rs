@@ -5,6 +5,7 @@ mod conntrack;
 mod container;
 mod file;
 mod file_chaos;
+mod flows;
 mod golden;
 mod output;
 mod support;
