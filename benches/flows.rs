@@ -8,40 +8,17 @@
 //!
 //! `cargo bench --bench flows -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lumberwatch::input::flows::packet::{ETH_P_IP, parse};
 use lumberwatch::input::flows::table::{Limits, Table};
 
-/// Counts live heap bytes, for the per-flow memory figure.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: `ptr` was allocated by `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const FLOWS: u32 = 100_000;
 
@@ -71,13 +48,13 @@ fn packet(i: u32, reply: bool) -> Vec<u8> {
 }
 
 fn print_memory() {
-    let before = LIVE.load(Relaxed);
+    let before = counting_alloc::live();
     let mut table = Table::new(LIMITS, 0);
     for i in 0..FLOWS {
         let p = parse(ETH_P_IP, &packet(i, false), 1500, None).expect("a valid packet");
         table.observe(&p, Some([2, 0, 0, 0, 0, 1]), i64::from(i));
     }
-    let bytes = LIVE.load(Relaxed) - before;
+    let bytes = counting_alloc::live() - before;
     println!(
         "flow table: {} flows hold {:.1} MiB ({} bytes per flow)",
         table.len(),
