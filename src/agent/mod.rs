@@ -251,6 +251,7 @@ async fn log_metrics(
         all.extend(inputs.parse.snapshot());
         all.extend(inputs.syslog.counters());
         all.extend(inputs.conntrack.counters());
+        all.extend(inputs.flows.counters());
         all
     };
     let mut last = counters();

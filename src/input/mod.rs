@@ -49,6 +49,8 @@ pub struct InputContext {
     pub syslog: Arc<syslog::SyslogStats>,
     /// What the conntrack inputs took in and dropped.
     pub conntrack: Arc<conntrack::ConntrackCounters>,
+    /// What the flows inputs captured and dropped.
+    pub flows: Arc<flows::FlowCounters>,
 }
 
 impl Outlet {

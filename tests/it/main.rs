@@ -8,5 +8,6 @@ mod file_chaos;
 mod flows;
 mod golden;
 mod output;
+mod packaging;
 mod support;
 mod syslog;

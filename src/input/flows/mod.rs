@@ -66,6 +66,26 @@ pub struct FlowCounters {
     pub events_dropped: AtomicU64,
 }
 
+impl FlowCounters {
+    /// The counters by name (for the metrics line).
+    pub fn counters(&self) -> [(&'static str, u64); 6] {
+        [
+            ("flows_packets_total", self.packets.load(Relaxed)),
+            (
+                "flows_packets_skipped_total",
+                self.packets_skipped.load(Relaxed),
+            ),
+            ("flows_kernel_drops_total", self.kernel_drops.load(Relaxed)),
+            ("flows_evicted_total", self.flows_evicted.load(Relaxed)),
+            ("flows_events_total", self.events.load(Relaxed)),
+            (
+                "flows_events_dropped_total",
+                self.events_dropped.load(Relaxed),
+            ),
+        ]
+    }
+}
+
 /// How often drops are logged at most.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -75,7 +95,8 @@ pub async fn run(
     template: EventTemplate,
     outlet: Outlet,
 ) -> Result<u64, FlowsError> {
-    run_counting(cfg, template, outlet, Arc::default()).await
+    let counters = outlet.context().flows.clone();
+    run_counting(cfg, template, outlet, counters).await
 }
 
 /// [`run`], counting into `counters`.
