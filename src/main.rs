@@ -205,7 +205,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let file = lumberwatch::registry::StatsFile::new(&config.path_data);
             let Some(snapshot) = file.load()? else {
                 anyhow::bail!(
-                    "no statistics saved in {} yet (they are kept for inputs with a parser or a syslog listener)",
+                    "no statistics saved in {} yet (they are kept for inputs with a parser, syslog, flows and conntrack)",
                     file.path().display()
                 );
             };

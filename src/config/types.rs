@@ -333,11 +333,14 @@ pub struct InputConfig {
 
 impl InputConfig {
     /// Whether the input feeds the per-source statistics: it parses connection records,
-    /// reads them from the kernel (conntrack), or it listens for senders (every syslog
-    /// message counts for its sender).
+    /// reads them from the kernel (conntrack, flows), or it listens for senders (every
+    /// syslog message counts for its sender).
     pub fn feeds_stats(&self) -> bool {
         self.common.parser.is_some()
-            || matches!(self.kind, InputKind::Syslog(_) | InputKind::Conntrack(_))
+            || matches!(
+                self.kind,
+                InputKind::Syslog(_) | InputKind::Conntrack(_) | InputKind::Flows(_)
+            )
     }
 }
 

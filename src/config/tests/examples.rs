@@ -178,3 +178,11 @@ fn rule_examples_ask_the_users_questions() {
         assert!(config.inputs[0].feeds_stats(), "{name}");
     }
 }
+
+#[test]
+fn socket_inputs_feed_the_statistics() {
+    for name in ["flows.yml", "conntrack.yml", "syslog.yml"] {
+        let config = example_config(name);
+        assert!(config.inputs.iter().all(|i| i.feeds_stats()), "{name}");
+    }
+}
