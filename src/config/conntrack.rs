@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::section::{Schema, Section};
+use super::section::{ADDRESS_FILTER, PIPELINE_NOT_YET, Schema, Section};
 use super::syslog::{byte_size, choice};
 use super::{ConfigError, Problem};
 use crate::input::conntrack::msg::EventKind;
@@ -28,19 +28,7 @@ pub(super) const CONNTRACK: Schema = Schema {
         "parser",
         Some("conntrack events are connection records already"),
     )],
-    not_yet: &[
-        "processors",
-        "pipeline",
-        "keep_null",
-        "index",
-        "publisher_pipeline",
-    ],
-};
-
-const FILTER: Schema = Schema {
-    keys: &["transports", "ports", "hosts"],
-    not_supported: &[],
-    not_yet: &[],
+    not_yet: PIPELINE_NOT_YET,
 };
 
 /// The kernel queues this much of events for us before it drops them (`ENOBUFS`).
@@ -128,7 +116,7 @@ fn filter(s: &Section<'_>) -> Result<ConntrackFilter, ConfigError> {
     if s.entry("filter").is_none() {
         return Ok(ConntrackFilter::default());
     }
-    let f = s.child("filter", &FILTER)?;
+    let f = s.child("filter", &ADDRESS_FILTER)?;
     let mut filter = ConntrackFilter::default();
     for item in f.strings("transports")?.unwrap_or_default() {
         let t = Transport::from_name(&item.text).ok_or_else(|| {

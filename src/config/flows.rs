@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use super::section::{Schema, Section};
+use super::section::{ADDRESS_FILTER, PIPELINE_NOT_YET, Schema, Section};
 use super::syslog::byte_size;
 use super::{ConfigError, FlowsConfig, FlowsFilter, Problem};
 
@@ -32,19 +32,7 @@ pub(super) const FLOWS: Schema = Schema {
             Some("only headers are captured (128 bytes), never payloads"),
         ),
     ],
-    not_yet: &[
-        "processors",
-        "pipeline",
-        "keep_null",
-        "index",
-        "publisher_pipeline",
-    ],
-};
-
-const FILTER: Schema = Schema {
-    keys: &["transports", "ports", "hosts"],
-    not_supported: &[],
-    not_yet: &[],
+    not_yet: PIPELINE_NOT_YET,
 };
 
 const PERIOD: Duration = Duration::from_secs(10);
@@ -95,7 +83,7 @@ fn filter(parent: &Section<'_>) -> Result<FlowsFilter, ConfigError> {
     if parent.entry("filter").is_none() {
         return Ok(FlowsFilter::default());
     }
-    let s = parent.child("filter", &FILTER)?;
+    let s = parent.child("filter", &ADDRESS_FILTER)?;
     let mut filter = FlowsFilter::default();
     if let Some(items) = s.strings("transports")? {
         (filter.tcp, filter.udp, filter.icmp) = (false, false, false);

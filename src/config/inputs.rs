@@ -9,7 +9,7 @@ use super::conntrack::{CONNTRACK, conntrack};
 use super::files::{CONTAINER, FILESTREAM, LOG, filestream};
 use super::flows::{FLOWS, flows};
 use super::parser::parser;
-use super::section::{Schema, Section, to_bool, to_string, wrong_type};
+use super::section::{PIPELINE_NOT_YET, Schema, Section, to_bool, to_string, wrong_type};
 use super::syslog::{SYSLOG, syslog};
 use super::yaml::{Node, Value};
 use super::{ConfigError, InputCommon, InputConfig, InputKind, Problem};
@@ -53,13 +53,7 @@ const GENERATOR: Schema = Schema {
         "rate_per_sec",
     ],
     not_supported: &[],
-    not_yet: &[
-        "processors",
-        "pipeline",
-        "keep_null",
-        "index",
-        "publisher_pipeline",
-    ],
+    not_yet: PIPELINE_NOT_YET,
 };
 
 const NOT_YET: &[&str] = &[

@@ -21,6 +21,22 @@ pub(crate) struct Schema {
     pub not_yet: &'static [&'static str],
 }
 
+/// Filebeat's per-input pipeline settings, which no lumberwatch input has yet.
+pub(crate) const PIPELINE_NOT_YET: &[&str] = &[
+    "processors",
+    "pipeline",
+    "keep_null",
+    "index",
+    "publisher_pipeline",
+];
+
+/// `filter:` of the socket inputs (flows, conntrack): which connections are kept.
+pub(crate) const ADDRESS_FILTER: Schema = Schema {
+    keys: &["transports", "ports", "hosts"],
+    not_supported: &[],
+    not_yet: &[],
+};
+
 /// A string from the config and the line it is on.
 pub(crate) struct Item {
     pub text: String,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::tz::{Offset, TimeZone};
 
-use super::section::{Schema, Section, to_string, wrong_type};
+use super::section::{PIPELINE_NOT_YET, Schema, Section, to_string, wrong_type};
 use super::values::parse_byte_size;
 use super::{
     ConfigError, Problem, RateLimitConfig, SyslogConfig, SyslogTcpConfig, SyslogUdpConfig,
@@ -31,13 +31,7 @@ pub(super) const SYSLOG: Schema = Schema {
         "rate_limit",
     ],
     not_supported: &[],
-    not_yet: &[
-        "processors",
-        "pipeline",
-        "keep_null",
-        "index",
-        "publisher_pipeline",
-    ],
+    not_yet: PIPELINE_NOT_YET,
 };
 
 const PROTOCOL: Schema = Schema {
