@@ -45,6 +45,11 @@ pub struct OutputStats {
     pub connections_total: AtomicU64,
     pub connection_errors_total: AtomicU64,
     pub keepalives_total: AtomicU64,
+    /// The most events ever held at once: taken from the queue and not yet acked, in
+    /// flight, being encoded or given back. What bounds the output's memory: at most
+    /// connections × max(pipelining, 1) × bulk_max_size. A gauge's high-water mark, not
+    /// in [`OutputStats::snapshot`].
+    pub events_outstanding_max: AtomicU64,
 }
 
 impl OutputStats {
@@ -182,7 +187,7 @@ impl LogstashOutput {
         };
         let stats = Arc::new(OutputStats::default());
         let shared = Arc::new(Shared {
-            source: BatchSource::new(queue, flush),
+            source: BatchSource::new(queue, flush, stats.clone()),
             stats: stats.clone(),
             settings: Settings {
                 timeout: cfg.timeout,

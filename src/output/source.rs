@@ -2,12 +2,14 @@
 //! (unacked after a failure) first, in order, then fresh events from the queue.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::OutputStats;
 use crate::config::QueueFlush;
 use crate::event::Event;
 
@@ -24,6 +26,8 @@ pub struct BatchSource {
     finished: CancellationToken,
     /// `queue.mem.flush`: how full a batch must be, or how old, before it goes.
     flush: QueueFlush,
+    /// Where the high-water mark of `outstanding` is kept.
+    stats: Arc<OutputStats>,
 }
 
 /// A batch being filled up to `queue.mem.flush.min_events`. If the worker waiting for
@@ -43,7 +47,7 @@ impl Drop for Forming<'_> {
 }
 
 impl BatchSource {
-    pub fn new(queue: mpsc::Receiver<Event>, flush: QueueFlush) -> Self {
+    pub fn new(queue: mpsc::Receiver<Event>, flush: QueueFlush, stats: Arc<OutputStats>) -> Self {
         BatchSource {
             returned: Mutex::new(VecDeque::new()),
             returned_ready: Notify::new(),
@@ -52,7 +56,15 @@ impl BatchSource {
             queue_closed: AtomicBool::new(false),
             finished: CancellationToken::new(),
             flush,
+            stats,
         }
+    }
+
+    fn taken(&self, n: usize) {
+        let now = self.outstanding.fetch_add(n, Ordering::AcqRel) + n;
+        self.stats
+            .events_outstanding_max
+            .fetch_max(now as u64, Relaxed);
     }
 
     /// Fires when there is nothing left to send or to wait for: workers stop.
@@ -98,14 +110,22 @@ impl BatchSource {
         Some(batch)
     }
 
-    /// The next batch of at most `max` events. `None` once the queue is closed and
-    /// drained and nothing was given back. Cancel-safe.
+    /// The next batch of at most `max` events. `None` only once everything is acked
+    /// (the queue closed and drained, nothing outstanding): until then a drained queue
+    /// still waits for events another connection may give back, so that a worker never
+    /// leaves them to a host that cannot take them. Cancel-safe.
     pub async fn next_batch(&self, max: usize) -> Option<Vec<Event>> {
         loop {
             // Registered before looking, so a give_back in between still wakes us.
             let returned = self.returned_ready.notified();
             if let Some(batch) = self.take_returned(max) {
                 return Some(batch);
+            }
+            if self.queue_closed.load(Ordering::Acquire) {
+                tokio::select! {
+                    () = returned => continue,
+                    () = self.finished.cancelled() => return None,
+                }
             }
             let mut queue = self.queue.lock().await;
             let mut batch = Vec::with_capacity(max.min(4096));
@@ -119,10 +139,9 @@ impl BatchSource {
                         if self.outstanding.load(Ordering::Acquire) == 0 {
                             self.finished.cancel();
                         }
-                        // Closed: a last look for events given back meanwhile.
-                        return self.take_returned(max);
+                        continue;
                     }
-                    self.outstanding.fetch_add(n, Ordering::AcqRel);
+                    self.taken(n);
                     let want = max.min(self.flush.min_events);
                     if batch.len() >= want {
                         return Some(batch);
@@ -136,7 +155,7 @@ impl BatchSource {
                                 if got == 0 {
                                     break; // closed: what there is goes now
                                 }
-                                self.outstanding.fetch_add(got, Ordering::AcqRel);
+                                self.taken(got);
                             }
                             () = tokio::time::sleep_until(deadline) => break,
                         }
@@ -159,7 +178,7 @@ mod tests {
     #[tokio::test]
     async fn given_back_events_go_first_in_order_and_split_to_the_window() {
         let (tx, rx) = mpsc::channel(16);
-        let source = BatchSource::new(rx, QueueFlush::default());
+        let source = BatchSource::new(rx, QueueFlush::default(), Arc::default());
         tx.send(ev(9)).await.unwrap();
         source.give_back(vec![vec![ev(1), ev(2), ev(3)], vec![ev(4)]].into_iter());
         assert_eq!(source.next_batch(2).await.unwrap(), vec![ev(1), ev(2)]);
@@ -168,19 +187,65 @@ mod tests {
         assert_eq!(source.next_batch(2).await.unwrap(), vec![ev(9)]);
         drop(tx);
         assert!(!source.finished().is_cancelled());
-        assert_eq!(source.next_batch(2).await, None);
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), source.next_batch(2)).await;
         assert!(
-            !source.finished().is_cancelled(),
-            "event 9 is not acked yet"
+            waited.is_err(),
+            "event 9 is not acked yet: it may come back"
         );
+        assert!(!source.finished().is_cancelled());
         source.acked(1);
         assert!(source.finished().is_cancelled());
+        assert_eq!(source.next_batch(2).await, None);
+    }
+
+    /// With two load-balanced hosts and one black-holed, the healthy worker must still
+    /// be there, after the queue is drained, for the events the other one gives back.
+    #[tokio::test]
+    async fn a_drained_queue_waits_for_events_given_back_until_all_are_acked() {
+        let (tx, rx) = mpsc::channel(16);
+        let source =
+            std::sync::Arc::new(BatchSource::new(rx, QueueFlush::default(), Arc::default()));
+        tx.send(ev(1)).await.unwrap();
+        tx.send(ev(2)).await.unwrap();
+        drop(tx);
+        let taken = source.next_batch(10).await.unwrap();
+        assert_eq!(taken, vec![ev(1), ev(2)]);
+        let healthy = tokio::spawn({
+            let source = source.clone();
+            async move { source.next_batch(10).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!healthy.is_finished(), "two events are not acked yet");
+        source.give_back(std::iter::once(taken));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), healthy)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Some(vec![ev(1), ev(2)]));
+        source.acked(2);
+        assert_eq!(source.next_batch(10).await, None);
+    }
+
+    #[tokio::test]
+    async fn the_high_water_mark_counts_events_held_not_acked() {
+        let (tx, rx) = mpsc::channel(16);
+        let stats = Arc::new(OutputStats::default());
+        let source = BatchSource::new(rx, QueueFlush::default(), stats.clone());
+        for n in 0..5 {
+            tx.send(ev(n)).await.unwrap();
+        }
+        assert_eq!(source.next_batch(3).await.unwrap().len(), 3);
+        source.acked(3);
+        assert_eq!(source.next_batch(3).await.unwrap().len(), 2);
+        assert_eq!(stats.events_outstanding_max.load(Relaxed), 3);
     }
 
     #[tokio::test]
     async fn a_waiting_worker_wakes_for_given_back_events() {
         let (_tx, rx) = mpsc::channel::<Event>(16);
-        let source = std::sync::Arc::new(BatchSource::new(rx, QueueFlush::default()));
+        let source =
+            std::sync::Arc::new(BatchSource::new(rx, QueueFlush::default(), Arc::default()));
         let waiter = tokio::spawn({
             let source = source.clone();
             async move { source.next_batch(10).await }
@@ -215,7 +280,7 @@ mod flush_tests {
     #[tokio::test(start_paused = true)]
     async fn a_batch_waits_for_min_events_or_the_timeout() {
         let (tx, rx) = mpsc::channel(64);
-        let source = BatchSource::new(rx, flush(3));
+        let source = BatchSource::new(rx, flush(3), Arc::default());
         for n in 0..4 {
             tx.send(ev(n)).await.unwrap();
         }
@@ -237,7 +302,7 @@ mod flush_tests {
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_wait_gives_its_events_back_in_order() {
         let (tx, rx) = mpsc::channel(64);
-        let source = BatchSource::new(rx, flush(5));
+        let source = BatchSource::new(rx, flush(5), Arc::default());
         tx.send(ev(1)).await.unwrap();
         tx.send(ev(2)).await.unwrap();
         let waited = tokio::time::timeout(Duration::from_millis(10), source.next_batch(10)).await;

@@ -8,6 +8,7 @@ mod file_chaos;
 mod flows;
 mod golden;
 mod output;
+mod output_faults;
 mod packaging;
 mod support;
 mod syslog;
