@@ -16,6 +16,7 @@ pub mod proto;
 pub mod queue;
 pub mod receive;
 pub mod registry;
+pub mod rig;
 pub mod rules;
 pub mod signal;
 pub mod simulate;

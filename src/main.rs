@@ -47,6 +47,11 @@ enum Command {
     Demo(lumberwatch::demo::DemoOptions),
     /// Replay a recorded connection log through the config's rules on a simulated clock.
     Simulate(lumberwatch::simulate::SimulateOptions),
+    /// The test rig: a hello-world HTTP target and a poller that moves volume to it.
+    Rig {
+        #[command(subcommand)]
+        command: lumberwatch::rig::RigCommand,
+    },
     /// Show the per-source statistics a run saved under path.data.
     Stats {
         #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
@@ -228,6 +233,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let config = config::load(&opts.config)?;
             let mut out = std::io::stdout().lock();
             lumberwatch::simulate::run(&config, &opts, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rig { command } => {
+            lumberwatch::rig::run(command).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(opts) => {

@@ -1,8 +1,8 @@
 //! The real `lumberwatch` binary through its command line: `test config`, `test output`,
 //! `run` shipping to `receive` child processes (plain, TLS, mutual TLS), signals, a
 //! receiver killed and restarted on the same port, garbage on the receiver's port,
-//! `demo`, `bench syslog-udp`, and syslog senders on several loopback addresses. Every
-//! wait polls for a concrete condition under a deadline.
+//! `demo`, `bench syslog-udp`, `rig hello` and `rig poll`, and syslog senders on several
+//! loopback addresses. Every wait polls for a concrete condition under a deadline.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,6 +21,7 @@ mod config;
 mod connections;
 mod output;
 mod receive;
+mod rig;
 mod rules;
 mod run;
 mod syslog;

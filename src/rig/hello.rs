@@ -1,0 +1,201 @@
+//! `lumberwatch rig hello`: the users' hello-world target. HTTP/1.1 with keep-alive:
+//! `/` answers "Hello World!", `/bytes/N` answers N bytes (at most 100 MiB) so that a
+//! poller moves real volume. A request it cannot parse gets a 400 and its connection
+//! is closed; the server goes on. On SIGINT/SIGTERM it prints what it served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::http::{self, HELLO, MAX_BODY_BYTES, Route};
+
+/// A connection with no complete request for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The body of `/bytes/N` is this pattern repeated, written a chunk at a time.
+const CHUNK_BYTES: usize = 64 << 10;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HelloOptions {
+    /// Address to listen on (port 0 picks a free one, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// What the server has answered, over all connections.
+#[derive(Debug, Default)]
+struct Served {
+    requests: AtomicU64,
+    body_bytes: AtomicU64,
+    bad_requests: AtomicU64,
+}
+
+impl Served {
+    fn line(&self) -> String {
+        format!(
+            "served requests={} bytes={} bad_requests={}",
+            self.requests.load(Ordering::Relaxed),
+            self.body_bytes.load(Ordering::Relaxed),
+            self.bad_requests.load(Ordering::Relaxed)
+        )
+    }
+}
+
+pub async fn run(opts: HelloOptions) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr} (GET / and /bytes/N, N at most {MAX_BODY_BYTES})");
+    let served = Arc::new(Served::default());
+    let accepting = serve(listener, served.clone());
+    tokio::select! {
+        result = accepting => result?,
+        () = crate::signal::shutdown() => {}
+    }
+    println!("{}", served.line());
+    Ok(())
+}
+
+/// Accepts connections until the listener fails; each is served on its own task.
+async fn serve(listener: TcpListener, served: Arc<Served>) -> anyhow::Result<()> {
+    let body = Arc::new(body_chunk());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of descriptors or a connection reset before accept: not fatal.
+            Err(e) if is_transient(&e) => {
+                eprintln!("rig hello: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e).context("accepting connections"),
+        };
+        let (served, body) = (served.clone(), body.clone());
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, &served, &body).await {
+                eprintln!("rig hello: {peer}: {e}");
+            }
+        });
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || e.raw_os_error() == Some(libc::EMFILE)
+        || e.raw_os_error() == Some(libc::ENFILE)
+}
+
+fn body_chunk() -> Vec<u8> {
+    b"lumberwatch rig "
+        .iter()
+        .copied()
+        .cycle()
+        .take(CHUNK_BYTES)
+        .collect()
+}
+
+/// One connection: requests in turn until the peer closes, asks to close, is idle too
+/// long, or sends something that is not a request.
+async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let parsed = loop {
+            match http::parse_request(&buf) {
+                Ok(Some(parsed)) => break Ok(parsed),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            let read = tokio::time::timeout(IDLE_TIMEOUT, stream.read_buf(&mut buf)).await;
+            match read {
+                Ok(Ok(0)) | Err(_) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+            }
+        };
+        let (request, len) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                served.bad_requests.fetch_add(1, Ordering::Relaxed);
+                let text = format!("bad request: {e}\n");
+                let head = http::response_head(400, "text/plain", text.len() as u64, true);
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(text.as_bytes()).await?;
+                return stream.shutdown().await;
+            }
+        };
+        buf.advance(len);
+        served.requests.fetch_add(1, Ordering::Relaxed);
+        let close = !request.keep_alive;
+        let with_body = request.method != "HEAD";
+        match (request.method.as_str(), request.route()) {
+            ("GET" | "HEAD", Route::Hello) => {
+                respond(&mut stream, 200, HELLO.as_bytes(), with_body, close).await?;
+                if with_body {
+                    served
+                        .body_bytes
+                        .fetch_add(HELLO.len() as u64, Ordering::Relaxed);
+                }
+            }
+            ("GET" | "HEAD", Route::Bytes(n)) => {
+                let head = http::response_head(200, "application/octet-stream", n, close);
+                stream.write_all(head.as_bytes()).await?;
+                if with_body {
+                    write_body(&mut stream, n, body, served).await?;
+                }
+            }
+            ("GET" | "HEAD", Route::BadSize) => {
+                let text = format!("N must be a number of bytes up to {MAX_BODY_BYTES}\n");
+                respond(&mut stream, 400, text.as_bytes(), with_body, close).await?;
+            }
+            ("GET" | "HEAD", Route::NotFound) => {
+                respond(&mut stream, 404, b"not found\n", with_body, close).await?;
+            }
+            _ => respond(&mut stream, 405, b"GET or HEAD\n", with_body, close).await?,
+        }
+        if close {
+            return stream.shutdown().await;
+        }
+    }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    text: &[u8],
+    with_body: bool,
+    close: bool,
+) -> std::io::Result<()> {
+    let head = http::response_head(status, "text/plain", text.len() as u64, close);
+    stream.write_all(head.as_bytes()).await?;
+    if with_body {
+        stream.write_all(text).await?;
+    }
+    Ok(())
+}
+
+/// `n` bytes of the pattern, counted as served chunk by chunk as the socket takes them.
+async fn write_body(
+    stream: &mut TcpStream,
+    n: u64,
+    chunk: &[u8],
+    served: &Served,
+) -> std::io::Result<()> {
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(chunk.len() as u64) as usize;
+        stream.write_all(&chunk[..take]).await?;
+        served.body_bytes.fetch_add(take as u64, Ordering::Relaxed);
+        left -= take as u64;
+    }
+    Ok(())
+}
