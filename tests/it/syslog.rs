@@ -443,3 +443,140 @@ async fn max_connections_holds_further_clients_until_a_slot_frees_and_idle_ones_
     let mut idle = tcp_from("127.0.0.4", input.tcp).await;
     closed_by_server(&mut idle).await;
 }
+
+/// Deterministic noise (xorshift64), so a failure can be replayed.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Writes `bytes` in 64 KiB pieces until done or the server closes the connection; says
+/// whether it was all written.
+async fn spew(mut stream: TcpStream, bytes: Vec<u8>) -> bool {
+    for piece in bytes.chunks(64 << 10) {
+        if stream.write_all(piece).await.is_err() {
+            return false;
+        }
+    }
+    stream.flush().await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_spewing_clients_do_not_keep_a_well_behaved_clients_messages_from_arriving() {
+    const GOOD: usize = 2_000;
+    const MAX: usize = 64 << 10;
+    let mut input = start(&config(Framing::Rfc6587, MAX), 256).await;
+    let tcp = input.tcp;
+
+    // Random bytes that start like an octet count and then break it: closed, bad_frame.
+    let mut random = b"7".to_vec();
+    random.extend(noise(1, 32 << 20));
+    random[1] = b'x';
+    let random = tokio::spawn(async move { spew(tcp_from("127.0.0.11", tcp).await, random).await });
+    // A count of 9,999,999,999 bytes: refused before a byte of it is buffered.
+    let huge = tokio::spawn(async move {
+        let mut frame = b"9999999999 <13>".to_vec();
+        frame.extend(vec![b'h'; 32 << 20]);
+        spew(tcp_from("127.0.0.12", tcp).await, frame).await
+    });
+    // 16 MiB without a newline, then a real message: cut at the limit, the rest skipped,
+    // the message after it read.
+    let flood = tokio::spawn(async move {
+        let mut line = b"<13>".to_vec();
+        line.extend(vec![b'f'; 16 << 20]);
+        line.extend_from_slice(b"\n<13>after the flood\n");
+        spew(tcp_from("127.0.0.13", tcp).await, line).await
+    });
+    // Random bytes with newlines, never starting with a digit: many odd messages, each
+    // within the limit, and the connection stays open to the end.
+    let mut lines = noise(2, 2 << 20);
+    for (i, b) in lines.iter_mut().enumerate() {
+        if i % 997 == 0 {
+            *b = b'\n';
+        } else if *b == b'\n' || (i % 997 == 1 && b.is_ascii_digit()) {
+            *b = b'<';
+        }
+    }
+    lines[0] = b'<';
+    let noisy = tokio::spawn(async move { spew(tcp_from("127.0.0.14", tcp).await, lines).await });
+    let good = tokio::spawn(async move {
+        let mut stream = tcp_from("127.0.0.2", tcp).await;
+        for batch in (0..GOOD).collect::<Vec<_>>().chunks(100) {
+            let text: String = batch
+                .iter()
+                .map(|n| format!("<13>Oct 11 22:14:15 h app: good {n}\n"))
+                .collect();
+            stream
+                .write_all(text.as_bytes())
+                .await
+                .expect("the good client writes");
+        }
+        stream
+    });
+
+    let mut good_messages = Vec::new();
+    let mut after_flood = Vec::new();
+    let mut flood_cut = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let clients = [&random, &huge, &flood, &noisy];
+    // Drained until every client is done: a full queue would stall the noisy reader.
+    while good_messages.len() < GOOD
+        || after_flood.is_empty()
+        || !clients.iter().all(|c| c.is_finished())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {GOOD} good messages, {} after the flood and clients done {:?} within 60s",
+            good_messages.len(),
+            after_flood.len(),
+            clients.map(|c| c.is_finished())
+        );
+        let Ok(event) = tokio::time::timeout(Duration::from_millis(100), input.queue.recv()).await
+        else {
+            continue;
+        };
+        let event = event.expect("the input is running");
+        let event: Value = serde_json::from_slice(&event.json).expect("events are JSON");
+        let message = event["message"].as_str().unwrap_or_default().to_string();
+        match source_ip(&event).as_str() {
+            "127.0.0.2" => good_messages.push(message),
+            "127.0.0.13" if message == "after the flood" => after_flood.push(message),
+            "127.0.0.13" => flood_cut.push((message.len(), event["log"]["flags"].clone())),
+            "127.0.0.11" | "127.0.0.12" => panic!("a message from a closed stream: {event}"),
+            _ => {}
+        }
+    }
+    let want: Vec<String> = (0..GOOD).map(|n| format!("good {n}")).collect();
+    assert_eq!(good_messages, want, "every good message, once, in order");
+    assert_eq!(flood_cut, [(MAX - 4, serde_json::json!(["truncated"]))]);
+
+    let _good_stream = good.await.expect("good client");
+    assert!(
+        !random.await.expect("random client"),
+        "the random stream was cut off"
+    );
+    assert!(
+        !huge.await.expect("huge client"),
+        "the huge frame was refused"
+    );
+    assert!(
+        flood.await.expect("flood client"),
+        "the flood was read to its end"
+    );
+    assert!(
+        noisy.await.expect("noisy client"),
+        "the noise was read to its end"
+    );
+    assert_eq!(input.peer("127.0.0.11").dropped(DropReason::BadFrame), 1);
+    assert_eq!(input.peer("127.0.0.12").dropped(DropReason::TooBig), 1);
+    assert_eq!(input.peer("127.0.0.13").dropped(DropReason::TooBig), 1);
+    assert_eq!(input.peer("127.0.0.2").dropped_total(), 0);
+    assert_eq!(input.peer("127.0.0.2").events, GOOD as u64);
+}

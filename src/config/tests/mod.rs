@@ -12,6 +12,7 @@ mod parser;
 mod rules;
 mod settings;
 mod syslog;
+mod wrong_types;
 
 use std::ffi::OsString;
 
