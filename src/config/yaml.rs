@@ -99,6 +99,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Node, ConfigError> {
         anchors: HashMap::new(),
         nodes: 0,
         last_line: 1,
+        lines: text.split('\n').count(),
     };
     b.expect_stream_start()?;
     let (ev, span) = b.next()?;
@@ -142,6 +143,9 @@ struct Builder<'a, 'input> {
     anchors: HashMap<usize, Node>,
     nodes: usize,
     last_line: usize,
+    /// Lines in the text: the scanner places an error at the end of a text without a
+    /// final newline on the line after it, which the file does not have.
+    lines: usize,
 }
 
 impl<'input> Builder<'_, 'input> {
@@ -170,7 +174,7 @@ impl<'input> Builder<'_, 'input> {
     fn error(&self, line: usize, message: &str) -> ConfigError {
         ConfigError::Yaml {
             origin: self.origin.to_string(),
-            line: line.max(1),
+            line: line.clamp(1, self.lines),
             message: message.to_string(),
         }
     }

@@ -98,3 +98,25 @@ fn every_single_byte_change_of_an_example_never_panics() {
         }
     }
 }
+
+/// Found by `fuzz/` (config_load): a YAML error at the very end of a text without a final
+/// newline named the line after the last one, which the file does not have.
+#[test]
+fn an_error_at_the_end_of_a_text_without_a_final_newline_names_its_last_line() {
+    for (text, line) in [
+        ("[kg Pa", 1),
+        ("%aka", 1),
+        ("# a comment\n%k\u{b}\u{4}", 2),
+        ("output.logstash:\n  hosts: [a", 2),
+    ] {
+        let e = parse_with_env(text, "fuzz.yml", &|_: &str| None).unwrap_err();
+        assert_eq!(e.line(), Some(line), "{text:?}: {e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("fuzz.yml:{line}: invalid YAML: ")),
+            "{e}"
+        );
+    }
+    let e = parse_with_env("[kg Pa\n", "fuzz.yml", &|_: &str| None).unwrap_err();
+    assert!(e.line().is_some_and(|l| l <= 2), "{e}");
+}
