@@ -7,8 +7,9 @@
 //! counted on their own, never holding up other peers; a full queue makes TCP readers
 //! wait and UDP drop (counted), because a UDP socket must keep being drained.
 
-mod framing;
-mod header;
+// Public for the fuzz targets (`fuzz/`), which drive the pure parts directly.
+pub mod framing;
+pub mod header;
 mod intake;
 mod rfc5424;
 mod stats;
