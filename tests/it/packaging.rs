@@ -1,7 +1,18 @@
 //! The packaging files say what the README promises: the systemd unit grants exactly
-//! the capabilities the socket inputs need and keeps the system read-only.
+//! the capabilities the socket inputs need and keeps the system read-only; the Docker
+//! files and the deb/rpm metadata point at files that exist and agree with each other.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+mod docker;
+mod metadata;
+mod yaml;
+
+/// A path in the repository.
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
 
 fn unit() -> Vec<(String, String)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/lumberwatch.service");
