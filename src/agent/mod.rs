@@ -1,6 +1,9 @@
-//! `lumberwatch run`: wires inputs, the bounded queue and the output together, logs a
-//! metrics line every period, and shuts down without losing what was accepted.
+//! `lumberwatch run`: wires inputs, the disk queue, the bounded in-memory queue and
+//! the output together, says what it does (metrics line, stall warning), and shuts down
+//! without losing what was accepted.
 
+mod metrics;
+mod spooling;
 mod watch;
 
 use std::future::Future;
@@ -18,9 +21,12 @@ use crate::event::{AgentInfo, Event};
 use crate::input::{InputContext, Outlet};
 use crate::output::{AckSink, AckSinks, LogstashOutput, OutputStats, run_console};
 use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
+use metrics::Counters;
+use spooling::Spooling;
 use watch::Watch;
 
-/// How long a shutdown waits for the output to get outstanding events acked.
+/// How long a shutdown waits for the output to get outstanding events acked, unless
+/// `shutdown_timeout` says otherwise.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a run did, for the last log line and for callers such as `bench`.
@@ -41,7 +47,6 @@ pub async fn run(
 ) -> anyhow::Result<RunSummary> {
     let agent = AgentInfo::new(&config.metadata_beat, config.name.as_deref());
     let (tx, rx) = mpsc::channel::<Event>(config.queue_mem_events.max(1));
-    let stats = Arc::new(OutputStats::default());
     // Only file inputs resume, so only they need (and create) the registry.
     let registry = if config
         .inputs
@@ -53,39 +58,43 @@ pub async fn run(
             DEFAULT_CLEAN_REMOVED_AFTER,
             config.registry_flush,
         )?;
-        if matches!(config.output, OutputConfig::Console { .. }) {
-            warn!(
-                "output.console does not acknowledge events: file offsets are not recorded, a restart reads the files again"
-            );
-        }
         Some(registry)
     } else {
         None
     };
     let flusher = registry.clone().map(|r| tokio::spawn(r.run_flusher()));
     let watch = Watch::open(config)?.map(Arc::new);
-    let output = match &config.output {
+    let spooling = Spooling::open(config)?;
+    // Events of an earlier run still in the disk queue are shipped with this run's.
+    let queued = Arc::new(AtomicU64::new(spooling.as_ref().map_or(0, |s| s.pending)));
+    let sinks: Vec<Arc<dyn AckSink>> = (registry.clone().map(|r| r as Arc<dyn AckSink>))
+        .into_iter()
+        .chain(
+            spooling
+                .as_ref()
+                .map(|s| s.disk.clone() as Arc<dyn AckSink>),
+        )
+        .collect();
+    let acks = (!sinks.is_empty()).then(|| Arc::new(AckSinks(sinks)) as Arc<dyn AckSink>);
+    let (output, output_stats) = match &config.output {
         OutputConfig::Logstash(ls) => {
-            let sinks: Vec<Arc<dyn AckSink>> = (registry.clone().map(|r| r as Arc<dyn AckSink>))
-                .into_iter()
-                .chain(watch.as_ref().and_then(|w| w.spool()))
-                .collect();
-            let acks = (!sinks.is_empty()).then(|| Arc::new(AckSinks(sinks)) as Arc<dyn AckSink>);
             let output = LogstashOutput::start_with_acks(ls, rx, config.queue_flush, acks)
                 .context("starting output.logstash")?;
-            on_stats(output.stats());
-            Output::Logstash(output)
+            let stats = output.stats();
+            (Output::Logstash(output), stats)
         }
         OutputConfig::Console { pretty } => {
-            on_stats(stats.clone());
-            let pretty = *pretty;
-            Output::Console(tokio::spawn(async move { run_console(rx, pretty).await }))
+            let stats = Arc::new(OutputStats::default());
+            let task = tokio::spawn(run_console(rx, *pretty, stats.clone(), acks));
+            (Output::Console(task), stats)
         }
     };
-    let output_stats = match &output {
-        Output::Logstash(o) => o.stats(),
-        Output::Console(_) => stats,
-    };
+    on_stats(output_stats.clone());
+    // With the disk queue, the events of the inputs that cannot be read again go to its
+    // writer; its reader feeds the output's queue.
+    let spooled_tx = spooling
+        .as_ref()
+        .and_then(|s| s.start(&tx, registry.clone(), config.queue_mem_events));
 
     let context = InputContext {
         stats: watch.as_ref().map(|w| w.feed()),
@@ -94,14 +103,17 @@ pub async fn run(
     let state_flusher = watch
         .clone()
         .map(|w| tokio::spawn(w.run_flusher(config.stats.flush)));
-    let queued = Arc::new(AtomicU64::new(0));
     let mut inputs = JoinSet::new();
     for input in &config.inputs {
         let context = InputContext {
             stats: (context.stats.as_ref()).map(|f| f.for_input(input.common.id.as_deref())),
             ..context.clone()
         };
-        let outlet = Outlet::new(tx.clone(), queued.clone()).with_context(context);
+        let queue = match (&spooled_tx, &spooling) {
+            (Some(spooled), Some(s)) if s.takes(input) => spooled.clone(),
+            _ => tx.clone(),
+        };
+        let outlet = Outlet::new(queue, queued.clone()).with_context(context);
         let (input, agent, registry) = (input.clone(), agent.clone(), registry.clone());
         inputs.spawn(async move { crate::input::run(&input, &agent, outlet, registry).await });
     }
@@ -109,15 +121,27 @@ pub async fn run(
     // are done (end of stdin), so is the run.
     let rules = watch.clone().filter(|w| w.has_rules()).map(|w| {
         let outlet = Outlet::new(tx.clone(), queued.clone());
-        tokio::spawn(w.run_rules(agent.clone(), outlet))
+        let disk = (spooling.as_ref().expect("rules open the disk queue").disk).writer();
+        tokio::spawn(w.run_rules(agent.clone(), disk, outlet))
     });
     drop(tx);
-    let metrics = tokio::spawn(log_metrics(
-        output_stats.clone(),
-        context,
-        config.logging.metrics_period,
-        config.logging.metrics_enabled,
-    ));
+    drop(spooled_tx);
+    let counters = Counters {
+        output: output_stats.clone(),
+        inputs: context,
+        disk: spooling.as_ref().map(|s| s.disk.clone()),
+    };
+    let period = config.logging.metrics_period;
+    let metrics = (config.logging.metrics_enabled && !period.is_zero())
+        .then(|| tokio::spawn(metrics::log_metrics(counters, period)));
+    let stalls = (!config.stall_warning.is_zero()).then(|| {
+        tokio::spawn(metrics::watch_stalls(
+            output_stats.clone(),
+            queued.clone(),
+            config.stall_warning,
+            output_name(&config.output),
+        ))
+    });
 
     tokio::pin!(shutdown);
     let mut stopped = false;
@@ -141,6 +165,9 @@ pub async fn run(
             () = &mut shutdown => {
                 info!("shutting down: stopping inputs, flushing the queue");
                 inputs.abort_all();
+                if let Some(spooling) = &spooling {
+                    spooling.disk.close();
+                }
                 stopped = true;
                 break;
             }
@@ -177,10 +204,9 @@ pub async fn run(
         }
     };
     tokio::pin!(drained);
+    let grace = config.shutdown_timeout;
     let complete = if stopped {
-        tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut drained)
-            .await
-            .is_ok()
+        tokio::time::timeout(grace, &mut drained).await.is_ok()
     } else {
         // Inputs are done but acks may still be outstanding (Logstash down): a signal
         // must still end the wait, after the same grace period.
@@ -188,11 +214,16 @@ pub async fn run(
             () = &mut drained => true,
             () = &mut shutdown => {
                 info!("shutting down: waiting for outstanding acks");
-                tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut drained).await.is_ok()
+                tokio::time::timeout(grace, &mut drained).await.is_ok()
             }
         }
     };
-    metrics.abort();
+    for task in [metrics, stalls].into_iter().flatten() {
+        task.abort();
+    }
+    if let Some(spooling) = &spooling {
+        spooling.stop().await;
+    }
     if let Some(flusher) = flusher {
         flusher.abort();
     }
@@ -236,39 +267,10 @@ enum Output {
     Console(tokio::task::JoinHandle<std::io::Result<()>>),
 }
 
-/// The Beats' "Non-zero metrics in the last 30s" line: deltas since the last one.
-async fn log_metrics(
-    stats: Arc<OutputStats>,
-    inputs: InputContext,
-    period: Duration,
-    enabled: bool,
-) {
-    if !enabled || period.is_zero() {
-        return;
-    }
-    let counters = || {
-        let mut all = stats.snapshot().to_vec();
-        all.extend(inputs.parse.snapshot());
-        all.extend(inputs.syslog.counters());
-        all.extend(inputs.conntrack.counters());
-        all.extend(inputs.flows.counters());
-        all
-    };
-    let mut last = counters();
-    let mut tick = tokio::time::interval(period);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let now = counters();
-        let deltas: Vec<String> = now
-            .iter()
-            .zip(last.iter())
-            .filter(|((_, a), (_, b))| a != b)
-            .map(|((name, a), (_, b))| format!("{name}={}", a - b))
-            .collect();
-        if !deltas.is_empty() {
-            info!(period = ?period, "non-zero metrics in the last period: {}", deltas.join(" "));
-        }
-        last = now;
+/// The output as log lines name it.
+fn output_name(output: &OutputConfig) -> String {
+    match output {
+        OutputConfig::Logstash(ls) => ls.hosts.join(","),
+        OutputConfig::Console { .. } => "console".into(),
     }
 }

@@ -1,20 +1,18 @@
 //! The per-source statistics and the rules at run time: restored from `path.data` at
 //! start, fed by the inputs, the rules evaluated every check interval, their alerts and
-//! reports written to the disk spool before they are queued (so an outage of Logstash,
-//! or a crash, loses none of them), and the state saved periodically and at shutdown.
+//! reports written to the disk queue (so an outage of Logstash, or a crash, loses none of
+//! them), and the state saved periodically and at shutdown.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
 use crate::input::Outlet;
 use crate::input::parsing::{StatsFeed, unix_now};
-use crate::output::AckSink;
-use crate::queue::Spool;
+use crate::queue::DiskWriter;
 use crate::registry::{RegistryError, StatsFile};
 use crate::rules::{AlertTemplates, Detail, Engine};
 use crate::stats::Stats;
@@ -29,9 +27,6 @@ pub(super) struct Watch {
 struct Rules {
     engine: Arc<Mutex<Engine>>,
     file: StatsFile,
-    spool: Arc<Spool>,
-    /// Spooled events of an earlier run that were never acked: queued first.
-    pending: Mutex<Vec<Event>>,
     interval: Duration,
 }
 
@@ -65,22 +60,9 @@ impl Watch {
                 engine.restore(snapshot).map_err(|e| mismatch(&file, &e))?;
                 info!(path = %file.path().display(), open_episodes = engine.open_episodes(), "rule state restored");
             }
-            let (spool, reopened) =
-                Spool::open(&config.path_data, "alerts").context("opening the alert spool")?;
-            if reopened.discarded_bytes > 0 {
-                warn!(path = %spool.path().display(), bytes = reopened.discarded_bytes, "alert spool had a torn or corrupt tail (a crash while writing): cut off");
-            }
-            if !reopened.pending.is_empty() {
-                info!(
-                    events = reopened.pending.len(),
-                    "alerts and reports not acked before the last stop: shipping them again"
-                );
-            }
             Some(Rules {
                 engine: Arc::new(Mutex::new(engine)),
                 file,
-                spool: Arc::new(spool),
-                pending: Mutex::new(reopened.pending),
                 interval: config.rules_check_interval,
             })
         };
@@ -94,13 +76,6 @@ impl Watch {
     /// What the inputs feed.
     pub fn feed(&self) -> StatsFeed {
         StatsFeed::new(self.stats.clone()).with_rules(self.rules.as_ref().map(|r| r.engine.clone()))
-    }
-
-    /// The spool, to be told about acks.
-    pub fn spool(&self) -> Option<Arc<dyn AckSink>> {
-        self.rules
-            .as_ref()
-            .map(|r| r.spool.clone() as Arc<dyn AckSink>)
     }
 
     pub fn has_rules(&self) -> bool {
@@ -134,9 +109,10 @@ impl Watch {
         }
     }
 
-    /// Queues what the spool held from an earlier run, then evaluates the rules every
-    /// check interval (at once first), until the queue closes.
-    pub async fn run_rules(self: Arc<Self>, agent: AgentInfo, outlet: Outlet) {
+    /// Evaluates the rules every check interval (at once first), writing their alerts
+    /// and reports to the disk queue (which ships them), until aborted. Should the disk
+    /// fail, they go to the output's queue through `outlet` instead.
+    pub async fn run_rules(self: Arc<Self>, agent: AgentInfo, disk: DiskWriter, outlet: Outlet) {
         let Some(rules) = &self.rules else {
             return;
         };
@@ -145,12 +121,6 @@ impl Watch {
             ..EventShape::default()
         };
         let mut templates = AlertTemplates::new(&EventTemplate::new(&agent, &shape));
-        let pending = std::mem::take(&mut *locked(&rules.pending));
-        for event in pending {
-            if outlet.send(event).await.is_err() {
-                return;
-            }
-        }
         let mut tick = tokio::time::interval(rules.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -166,25 +136,26 @@ impl Watch {
                     a.to_event(&mut templates)
                 })
                 .collect();
-            let spool = rules.spool.clone();
-            let spooled = match tokio::task::spawn_blocking(move || spool.append(events)).await {
-                Ok(Ok(spooled)) => spooled,
-                Ok(Err(e)) => {
-                    // Not durable, but not lost either while we run: ship them anyway.
-                    warn!(error = %e, "alerts not written to the spool");
-                    alerts.iter().map(|a| a.to_event(&mut templates)).collect()
-                }
-                Err(e) => {
-                    warn!(error = %e, "alert spool task failed");
-                    continue;
-                }
-            };
+            let writer = disk.clone();
+            let (events, written) = tokio::task::spawn_blocking(move || {
+                let written = writer.append(&events);
+                (events, written)
+            })
+            .await
+            .expect("the disk writer does not panic");
             // The state moves on only once its alerts are durable: a crash in between
             // repeats an alert rather than losing one.
             save_in_background(&self).await;
-            for event in spooled {
-                if outlet.send(event).await.is_err() {
-                    return;
+            match written {
+                Ok(n) => outlet.counted(n as u64),
+                Err(e) => {
+                    // Not durable, but not lost while we run: shipped from memory.
+                    warn!(error = %e, "alerts not written to the disk queue: shipping them from memory");
+                    for event in events {
+                        if outlet.send(event).await.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         }

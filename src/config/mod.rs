@@ -39,6 +39,7 @@ mod inputs;
 mod normalize;
 mod output;
 mod parser;
+mod queue;
 mod rules;
 mod section;
 mod settings;

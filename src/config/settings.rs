@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::section::{Schema, Section, wrong_type};
 use super::yaml::Node;
 use super::{
-    Config, ConfigError, LoggingConfig, Problem, QueueFlush, StatsConfig, inputs, output, rules,
+    Config, ConfigError, LoggingConfig, Problem, StatsConfig, inputs, output, queue, rules,
 };
 
 const ROOT: Schema = Schema {
@@ -51,21 +51,17 @@ const LUMBERWATCH: Schema = Schema {
         "stats",
         "rules",
         "rules_check_interval",
+        "shutdown_timeout",
+        "stall_warning",
     ],
     not_supported: &[],
     not_yet: &[],
 };
 
 const FILEBEAT: Schema = Schema {
-    keys: &["inputs", "registry"],
+    keys: &["inputs", "registry", "shutdown_timeout"],
     not_supported: &[],
-    not_yet: &[
-        "config",
-        "modules",
-        "autodiscover",
-        "shutdown_timeout",
-        "overwrite_pipelines",
-    ],
+    not_yet: &["config", "modules", "autodiscover", "overwrite_pipelines"],
 };
 
 const REGISTRY: Schema = Schema {
@@ -84,24 +80,6 @@ const PATH: Schema = Schema {
     keys: &["data"],
     not_supported: &[],
     not_yet: &["home", "config", "logs"],
-};
-
-const QUEUE: Schema = Schema {
-    keys: &["mem"],
-    not_supported: &[],
-    not_yet: &["disk"],
-};
-
-const QUEUE_MEM: Schema = Schema {
-    keys: &["events", "flush"],
-    not_supported: &[],
-    not_yet: &[],
-};
-
-const QUEUE_MEM_FLUSH: Schema = Schema {
-    keys: &["min_events", "timeout"],
-    not_supported: &[],
-    not_yet: &[],
 };
 
 const LOGGING: Schema = Schema {
@@ -184,20 +162,17 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         (None, None) => Duration::from_secs(1),
     };
 
-    let queue = root.child("queue", &QUEUE)?;
-    let mem = queue.child("mem", &QUEUE_MEM)?;
-    let queue_mem_events = mem
-        .usize_min("events", 1, "a positive integer")?
-        .unwrap_or(3200);
-    let flush = mem.child("flush", &QUEUE_MEM_FLUSH)?;
-    let defaults = QueueFlush::default();
-    let queue_flush = QueueFlush {
-        // Filebeat: 0 or 1 means "available at once".
-        min_events: flush
-            .usize_min("min_events", 0, "a non-negative integer")?
-            .map_or(defaults.min_events, |n| n.max(1)),
-        timeout: flush.duration("timeout")?.unwrap_or(defaults.timeout),
+    let queues = queue::build(&root)?;
+    let shutdown_timeout = match (
+        lumberwatch.duration("shutdown_timeout")?,
+        filebeat.duration("shutdown_timeout")?,
+    ) {
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => Duration::from_secs(10),
     };
+    let stall_warning = lumberwatch
+        .duration("stall_warning")?
+        .unwrap_or(Duration::from_secs(60));
 
     let stats = stats(&lumberwatch)?;
     Ok(Config {
@@ -214,8 +189,11 @@ pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
         fields: root.json_map("fields")?.unwrap_or_default(),
         fields_under_root: root.bool("fields_under_root")?.unwrap_or(false),
         metadata_beat,
-        queue_mem_events,
-        queue_flush,
+        queue_mem_events: queues.mem_events,
+        queue_flush: queues.flush,
+        queue_disk: queues.disk,
+        shutdown_timeout,
+        stall_warning,
         registry_flush,
         rules: rules::build(&lumberwatch, &stats)?,
         rules_check_interval: rules::check_interval(&lumberwatch)?,

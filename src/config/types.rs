@@ -27,6 +27,16 @@ pub struct Config {
     pub queue_mem_events: usize,
     /// `queue.mem.flush`: when the output takes a batch from the queue.
     pub queue_flush: QueueFlush,
+    /// `queue.disk` (default none): the durable queue for events that cannot be read
+    /// again (and, with `events: all`, for everything). Alerts and reports are always
+    /// written to it, with its defaults when it is not configured.
+    pub queue_disk: Option<DiskQueueConfig>,
+    /// `lumberwatch.shutdown_timeout` / `filebeat.shutdown_timeout` (default 10s): how
+    /// long a shutdown waits for outstanding acks.
+    pub shutdown_timeout: Duration,
+    /// `lumberwatch.stall_warning` (default 60s, 0 = off): warn when events are waiting
+    /// and no ack has come for this long.
+    pub stall_warning: Duration,
     /// `filebeat.registry.flush` (default 1s): how often acked file offsets are written;
     /// 0 writes after every ack (fewest duplicates after a crash, most writes).
     pub registry_flush: Duration,
@@ -94,6 +104,9 @@ impl Config {
             metadata_beat: "lumberwatch".into(),
             queue_mem_events: 3200,
             queue_flush: QueueFlush::default(),
+            queue_disk: None,
+            shutdown_timeout: Duration::from_secs(10),
+            stall_warning: Duration::from_secs(60),
             registry_flush: Duration::from_secs(1),
             stats: StatsConfig::default(),
             rules: Vec::new(),
@@ -105,6 +118,73 @@ impl Config {
             },
         }
     }
+}
+
+/// `queue.disk`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskQueueConfig {
+    /// `path` (default `<path.data>/spool`).
+    pub path: Option<PathBuf>,
+    /// `max_size` (default 10GiB): what the segment files may take in all.
+    pub max_size: u64,
+    /// `segment_size` (default `max_size / 10`, at most 64MiB): a segment file is deleted
+    /// once all its events are acked.
+    pub segment_size: u64,
+    pub when_full: WhenFull,
+    pub fsync: Fsync,
+    pub events: SpooledEvents,
+}
+
+impl Default for DiskQueueConfig {
+    fn default() -> Self {
+        DiskQueueConfig {
+            path: None,
+            max_size: 10 << 30,
+            segment_size: 64 << 20,
+            when_full: WhenFull::Block,
+            fsync: Fsync::Always,
+            events: SpooledEvents::Unreplayable,
+        }
+    }
+}
+
+impl DiskQueueConfig {
+    /// Where the segment files are.
+    pub fn dir(&self, path_data: &std::path::Path) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| path_data.join("spool"))
+    }
+}
+
+/// `queue.disk.when_full`: what a write does when `max_size` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// `block` (default): inputs wait for acks to free space (UDP and capture inputs
+    /// count drops meanwhile, as they do on a full memory queue).
+    Block,
+    /// `drop_oldest`: the oldest segment is removed, its unread events counted.
+    DropOldest,
+}
+
+/// `queue.disk.fsync`: when written events are forced to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// `always` (default): every write (a batch) before its events count as accepted.
+    Always,
+    /// A duration such as `1s`: at most that much is lost with the machine (not with
+    /// the process: the kernel has it).
+    Every(Duration),
+    /// `never`: left to the kernel.
+    Never,
+}
+
+/// `queue.disk.events`: which inputs' events go through the disk queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpooledEvents {
+    /// `unreplayable` (default): syslog, flows, conntrack, stdin, generator, alerts
+    /// and reports; files are read again from their registry offsets instead.
+    Unreplayable,
+    /// `all`: file lines too (their offsets move on once the disk holds them).
+    All,
 }
 
 /// `queue.mem.flush.min_events` / `queue.mem.flush.timeout`: a batch is handed to the

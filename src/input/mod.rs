@@ -96,6 +96,12 @@ impl Outlet {
         Ok(())
     }
 
+    /// Counts events handed over another way (the rules write theirs to the disk
+    /// queue, which ships them).
+    pub fn counted(&self, n: u64) {
+        self.queued.fetch_add(n, Relaxed);
+    }
+
     /// Hands the event over only if the queue has room now: for sources that cannot
     /// wait (a UDP socket must keep being drained), which count what they drop.
     pub fn try_send(&self, event: Event) -> Result<(), mpsc::error::TrySendError<Event>> {

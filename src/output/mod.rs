@@ -45,6 +45,8 @@ pub struct OutputStats {
     pub connections_total: AtomicU64,
     pub connection_errors_total: AtomicU64,
     pub keepalives_total: AtomicU64,
+    /// Connections Logstash closed while idle (`client_inactivity_timeout`): not errors.
+    pub idle_closes_total: AtomicU64,
     /// The most events ever held at once: taken from the queue and not yet acked, in
     /// flight, being encoded or given back. What bounds the output's memory: at most
     /// connections × max(pipelining, 1) × bulk_max_size. A gauge's high-water mark, not
@@ -58,7 +60,7 @@ impl OutputStats {
     }
 
     /// `(name, value)` pairs, for the periodic metrics line and the stats endpoint.
-    pub fn snapshot(&self) -> [(&'static str, u64); 9] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 10] {
         [
             ("events_acked_total", self.events_acked_total.load(Relaxed)),
             ("events_sent_total", self.events_sent_total.load(Relaxed)),
@@ -78,6 +80,7 @@ impl OutputStats {
                 self.connection_errors_total.load(Relaxed),
             ),
             ("keepalives_total", self.keepalives_total.load(Relaxed)),
+            ("idle_closes_total", self.idle_closes_total.load(Relaxed)),
         ]
     }
 }

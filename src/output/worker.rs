@@ -102,6 +102,7 @@ impl Worker {
                     // Logstash closes idle clients (client_inactivity_timeout): not a
                     // failure. Reconnect when there is something to send again.
                     info!(host = %host.name, reason = %error, "logstash closed the idle connection");
+                    self.shared.stats.idle_closes_total.fetch_add(1, Relaxed);
                     let next = tokio::select! {
                         batch = self.shared.source.next_batch(self.window.size()) => batch,
                         () = finished.cancelled() => return,

@@ -1,6 +1,13 @@
-//! What holds events between inputs and the output besides the in-memory channel: the
-//! disk spool for events that cannot be read again from their source.
+//! The durable queue (`queue.disk`) between the inputs and the output's in-memory
+//! queue, for events that cannot be read again from their source.
 
-mod spool;
+mod disk;
+mod reading;
+mod segment;
+mod stage;
 
-pub use spool::{Reopened, SPOOL_SOURCE, Spool, SpoolError};
+pub use disk::{DISK_SOURCE, DiskCounters, DiskError, DiskQueue, DiskWriter, Reopened};
+pub use stage::{run_housekeeping, run_reader, run_writer};
+
+#[cfg(test)]
+mod tests;

@@ -274,6 +274,7 @@ impl<'a> Session<'a> {
             let received = ReceivedBatch {
                 peer: self.peer,
                 events: batch.events,
+                written: None,
             };
             self.hand_over(io, batch.version, received).await?;
             let stats = &self.shared.stats;
@@ -307,7 +308,17 @@ impl<'a> Session<'a> {
         let shared = self.shared;
         let slow = shared.config.faults.slow_per_batch;
         let closed = || End::Reset("the pipeline is closed".to_owned());
-        let batch = if slow.is_zero() {
+        let (batch, written) = if shared.config.ack_after_write {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let batch = ReceivedBatch {
+                written: Some(tx),
+                ..batch
+            };
+            (batch, Some(rx))
+        } else {
+            (batch, None)
+        };
+        let batch = if slow.is_zero() && written.is_none() {
             match shared.out.try_send(batch) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Closed(_)) => return Err(closed()),
@@ -320,7 +331,11 @@ impl<'a> Session<'a> {
             if !slow.is_zero() {
                 tokio::time::sleep(slow).await;
             }
-            shared.out.send(batch).await
+            shared.out.send(batch).await.map_err(drop)?;
+            match written {
+                Some(written) => written.await.map_err(drop),
+                None => Ok(()),
+            }
         };
         tokio::pin!(deliver);
         let period = shared

@@ -77,6 +77,10 @@ pub struct ReceiveOptions {
     /// measuring a shipper without the receiver's parsing cost in the way.
     #[arg(long)]
     pub no_json_check: bool,
+    /// Ack a batch only once its events are written to --out (like Logstash with a
+    /// persistent queue): killing the receiver then loses nothing it acked.
+    #[arg(long)]
+    pub ack_after_write: bool,
 }
 
 impl ReceiveOptions {
@@ -97,6 +101,7 @@ impl ReceiveOptions {
             max_frame_bytes: None,
             exit_after: None,
             no_json_check: false,
+            ack_after_write: false,
         }
     }
 
@@ -145,6 +150,7 @@ impl ReceiveOptions {
                 partial_ack_percent: self.partial_ack,
             },
             validate_json: !self.no_json_check,
+            ack_after_write: self.ack_after_write,
             ..ReceiverConfig::default()
         })
     }
@@ -259,6 +265,13 @@ fn consume(
             for event in &batch.events {
                 write_event_line(out, event)?;
             }
+        }
+        if let Some(written) = batch.written {
+            if let Some(out) = out.as_mut() {
+                out.flush()?;
+            }
+            // The connection may be gone already: then the client sends it again.
+            let _ = written.send(());
         }
         events += batch.events.len() as u64;
         if exit_after.is_some_and(|n| events >= n) {

@@ -30,12 +30,15 @@ use crate::proto::Limits;
 pub use consume::{ClientAuthArg, ReceiveOptions, serve, serve_until};
 
 /// One complete batch as handed to the pipeline: every event's JSON, in sequence order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ReceivedBatch {
     pub peer: SocketAddr,
     /// The JSON payload of each event; v1 `D` frames arrive as a JSON object of their
     /// key/value pairs.
     pub events: Vec<Bytes>,
+    /// With `ack_after_write`: the consumer says here when the events are written; the
+    /// batch is acked only then.
+    pub written: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Deliberate misbehaviour, for testing clients against a difficult Logstash.
@@ -65,6 +68,8 @@ pub struct ReceiverConfig {
     pub keepalive_interval: Duration,
     /// Parse every event as JSON and reset the connection on the first that is not.
     pub validate_json: bool,
+    /// Ack a batch only once the consumer has written it (`ReceivedBatch::written`).
+    pub ack_after_write: bool,
     pub faults: Faults,
 }
 
@@ -78,6 +83,7 @@ impl Default for ReceiverConfig {
             handshake_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(5),
             validate_json: true,
+            ack_after_write: false,
             faults: Faults::default(),
         }
     }

@@ -136,7 +136,6 @@ fn filebeat_features_we_lack_are_not_silently_accepted() {
         ("http.enabled: true", "http"),
         ("setup.kibana.host: localhost", "setup"),
         ("monitoring.enabled: false", "monitoring"),
-        ("queue.disk.max_size: 1GB", "queue.disk"),
         ("filebeat.registry.path: registry", "filebeat.registry.path"),
         (
             "filebeat.config.modules.path: modules.d/*.yml",
@@ -200,4 +199,85 @@ fn registry_flush_takes_filebeats_key_and_zero_means_every_ack() {
     assert!(
         err(&format!("{MINIMAL}filebeat.registry.path: /x\n")).contains("filebeat.registry.path"),
     );
+}
+
+#[test]
+fn queue_disk_takes_filebeats_names_with_safe_defaults() {
+    use crate::config::{DiskQueueConfig, Fsync, SpooledEvents, WhenFull};
+    assert_eq!(ok(MINIMAL).queue_disk, None);
+    let config = ok(&format!("{MINIMAL}queue.disk: {{}}\n"));
+    assert_eq!(config.queue_disk, Some(DiskQueueConfig::default()));
+    let config = ok(&format!("{MINIMAL}queue.disk.max_size: 100MiB\n"));
+    let disk = config.queue_disk.unwrap();
+    assert_eq!((disk.max_size, disk.segment_size), (100 << 20, 10 << 20));
+    assert_eq!(disk.dir(&config.path_data), PathBuf::from("./data/spool"));
+    let text = format!(
+        "{MINIMAL}queue.disk:\n  path: /var/spool/lw\n  max_size: 1GiB\n  segment_size: 8MiB\n  \
+         when_full: drop_oldest\n  fsync: 500ms\n  events: all\n"
+    );
+    assert_eq!(
+        ok(&text).queue_disk,
+        Some(DiskQueueConfig {
+            path: Some(PathBuf::from("/var/spool/lw")),
+            max_size: 1 << 30,
+            segment_size: 8 << 20,
+            when_full: WhenFull::DropOldest,
+            fsync: Fsync::Every(Duration::from_millis(500)),
+            events: SpooledEvents::All,
+        })
+    );
+    assert_eq!(
+        ok(&format!("{MINIMAL}queue.disk.fsync: never\n"))
+            .queue_disk
+            .unwrap()
+            .fsync,
+        Fsync::Never
+    );
+}
+
+#[test]
+fn queue_disk_mistakes_are_one_line_each() {
+    let cases = [
+        (
+            "queue.disk.fsync: sometimes\n",
+            "config.yml:4: queue.disk.fsync: expected always, never or an interval like 1s, got \"sometimes\"",
+        ),
+        (
+            "queue.disk.when_full: panic\n",
+            "config.yml:4: queue.disk.when_full: expected one of block, drop_oldest, got \"panic\"",
+        ),
+        (
+            "queue.disk:\n  max_size: 10MiB\n  segment_size: 20MiB\n",
+            "config.yml:6: queue.disk.segment_size: must not be more than max_size (10485760 bytes)",
+        ),
+        (
+            "queue.disk.max_size: lots\n",
+            "config.yml:4: queue.disk.max_size: expected a positive size in bytes, like 10240, 10KiB or 20MiB, got \"lots\"",
+        ),
+        (
+            "queue.disk.read_ahead: 512\n",
+            "config.yml:4: queue.disk.read_ahead: not supported by lumberwatch (the reader follows the output's pace)",
+        ),
+        (
+            "queue.disk.events: some\n",
+            "config.yml:4: queue.disk.events: expected one of unreplayable, all, got \"some\"",
+        ),
+    ];
+    for (extra, expected) in cases {
+        assert_eq!(err(&format!("{MINIMAL}{extra}")), expected, "{extra}");
+    }
+}
+
+#[test]
+fn shutdown_timeout_and_stall_warning() {
+    let config = ok(MINIMAL);
+    assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(config.stall_warning, Duration::from_secs(60));
+    let config = ok(&format!("{MINIMAL}filebeat.shutdown_timeout: 5s\n"));
+    assert_eq!(config.shutdown_timeout, Duration::from_secs(5));
+    let config = ok(&format!(
+        "{MINIMAL}lumberwatch:\n  shutdown_timeout: 0s\n  stall_warning: 0s\n"
+    ));
+    assert_eq!(config.shutdown_timeout, Duration::ZERO);
+    assert_eq!(config.stall_warning, Duration::ZERO);
 }

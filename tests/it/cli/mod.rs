@@ -19,6 +19,7 @@ use crate::support::cert;
 mod bench;
 mod config;
 mod connections;
+mod disk_queue;
 mod hostile;
 mod output;
 mod receive;
