@@ -56,7 +56,12 @@ impl Normalizer<'_> {
                     let segments: Vec<&str> = entry.key.split('.').collect();
                     if segments.iter().any(|s| s.is_empty()) {
                         let msg = "empty key segment (keys are split on '.')".to_string();
-                        return Err(self.error(entry.line, &full, Problem::Invalid(msg)));
+                        // An empty key would leave nothing between the line and the problem.
+                        let shown = match entry.key.as_str() {
+                            "" => join(path, "\"\""),
+                            _ => full.clone(),
+                        };
+                        return Err(self.error(entry.line, &shown, Problem::Invalid(msg)));
                     }
                     if depth + segments.len() > MAX_DEPTH {
                         let msg = format!("nested deeper than {MAX_DEPTH} levels");

@@ -143,8 +143,8 @@ struct Builder<'a, 'input> {
     anchors: HashMap<usize, Node>,
     nodes: usize,
     last_line: usize,
-    /// Lines in the text: the scanner places an error at the end of a text without a
-    /// final newline on the line after it, which the file does not have.
+    /// Lines in the text: the scanner places an error or an empty node at the end of a
+    /// text without a final newline on the line after it, which the file does not have.
     lines: usize,
 }
 
@@ -152,7 +152,7 @@ impl<'input> Builder<'_, 'input> {
     fn next(&mut self) -> Result<(Event<'input>, Span), ConfigError> {
         match self.parser.next_event() {
             Some(Ok((ev, span))) => {
-                self.last_line = span.start.line().max(1);
+                self.last_line = self.line_of(&span);
                 Ok((ev, span))
             }
             Some(Err(e)) => Err(self.scan_error(&e)),
@@ -169,6 +169,12 @@ impl<'input> Builder<'_, 'input> {
 
     fn scan_error(&self, e: &ScanError) -> ConfigError {
         self.error(e.marker().line().max(1), e.info())
+    }
+
+    /// The 1-based line an event starts on, never past the text's last line (an empty
+    /// node at the very end, like the key of a final `? `, is placed after it).
+    fn line_of(&self, span: &Span) -> usize {
+        span.start.line().clamp(1, self.lines)
     }
 
     fn error(&self, line: usize, message: &str) -> ConfigError {
@@ -197,7 +203,7 @@ impl<'input> Builder<'_, 'input> {
         depth: usize,
         path: &str,
     ) -> Result<Node, ConfigError> {
-        let line = span.start.line().max(1);
+        let line = self.line_of(&span);
         if depth > MAX_DEPTH {
             return Err(self.error(line, &format!("nested deeper than {MAX_DEPTH} levels")));
         }
@@ -253,7 +259,7 @@ impl<'input> Builder<'_, 'input> {
         let mut merges: Vec<Node> = Vec::new();
         loop {
             let (ev, span) = self.next()?;
-            let key_line = span.start.line().max(1);
+            let key_line = self.line_of(&span);
             let (key, merge_key) = match ev {
                 Event::MappingEnd => break,
                 Event::Scalar(text, style, _, _) => {

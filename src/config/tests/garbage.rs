@@ -120,3 +120,19 @@ fn an_error_at_the_end_of_a_text_without_a_final_newline_names_its_last_line() {
     let e = parse_with_env("[kg Pa\n", "fuzz.yml", &|_: &str| None).unwrap_err();
     assert!(e.line().is_some_and(|l| l <= 2), "{e}");
 }
+
+/// Found by `fuzz/` (config_load): the empty key of a final `? ` was placed on the line
+/// after the text's last, and the message had nothing where the key goes.
+#[test]
+fn an_empty_key_at_the_very_end_names_the_last_line_and_shows_the_key_quoted() {
+    let e = parse_with_env("\n\n\t\t\n? ", "fuzz.yml", &|_: &str| None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "fuzz.yml:4: \"\": empty key segment (keys are split on '.')"
+    );
+    let e = parse_with_env("output:\n  ? ", "fuzz.yml", &|_: &str| None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "fuzz.yml:2: output.\"\": empty key segment (keys are split on '.')"
+    );
+}
