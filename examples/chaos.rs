@@ -83,6 +83,7 @@ lumberwatch.rules:
     expected: [127.0.0.9]
     window: 2s
     realert: 2s
+lumberwatch.stats.bucket: 1s
 lumberwatch.rules_check_interval: 500ms
 lumberwatch.stall_warning: 0
 queue.disk.max_size: 512MiB
@@ -156,7 +157,23 @@ impl Procs {
         }
     }
 
+    /// Fails the run if the agent exited by itself (a config error, a crash).
+    fn check_agent(&mut self) {
+        if let Some(agent) = self.agent.as_mut()
+            && let Ok(Some(status)) = agent.try_wait()
+        {
+            let log = std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(10).collect();
+            eprintln!("the agent exited by itself ({status}):");
+            for line in tail.into_iter().rev() {
+                eprintln!("  {line}");
+            }
+            std::process::exit(2);
+        }
+    }
+
     fn kill_agent(&mut self) {
+        self.check_agent();
         self.note_rss();
         if let Some(mut agent) = self.agent.take() {
             let _ = agent.kill();
@@ -172,6 +189,7 @@ impl Procs {
     }
 
     fn stop(&mut self) {
+        self.check_agent();
         self.note_rss();
         if let Some(mut agent) = self.agent.take() {
             // SAFETY: kill(2) on our own child's pid.
@@ -403,6 +421,7 @@ fn main() {
         || ((kills < args.kills || restarts < args.restarts) && start.elapsed() < limit * 2)
     {
         std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+        procs.check_agent();
         procs.note_rss();
         let kill_agent = if kills >= args.kills {
             false

@@ -369,3 +369,49 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn the_writer_tells_the_registry_once_written_and_ships_refused_events_from_memory() {
+    struct Settled(std::sync::Mutex<Vec<u32>>);
+    impl AckSink for Settled {
+        fn acked(&self, events: &[Event]) {
+            self.0.lock().unwrap().extend(events.iter().map(number));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _) = open(dir.path(), &config(30, 30));
+    let settled = Arc::new(Settled(Default::default()));
+    let (inputs, events) = mpsc::channel(8);
+    let (direct, mut shipped) = mpsc::channel(8);
+    let writer = tokio::spawn(run_writer(
+        q.writer(),
+        events,
+        Some(settled.clone() as Arc<dyn AckSink>),
+        direct,
+    ));
+    inputs.send(event(1)).await.unwrap();
+    inputs.send(event(2)).await.unwrap();
+    // Both fit (30 bytes); the queue is full now and shutting down: the next is refused.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while q.unacked() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("written");
+    q.close();
+    inputs.send(event(3)).await.unwrap();
+    drop(inputs);
+    writer.await.unwrap();
+    assert_eq!(
+        *settled.0.lock().unwrap(),
+        [1, 2],
+        "only what the disk holds"
+    );
+    assert_eq!(
+        number(&shipped.recv().await.unwrap()),
+        3,
+        "refused, shipped from memory"
+    );
+    assert_eq!(q.unacked(), 2);
+}
