@@ -136,3 +136,15 @@ fn an_empty_key_at_the_very_end_names_the_last_line_and_shows_the_key_quoted() {
         "fuzz.yml:2: output.\"\": empty key segment (keys are split on '.')"
     );
 }
+
+/// Found by `fuzz/` (config_load): a multi-line key put a raw newline (and other control
+/// characters) into the one-line error.
+#[test]
+fn a_key_with_control_characters_is_shown_escaped_on_one_line() {
+    let e = parse_with_env("?\r 7\u{14}\n\r 7\u{14}\"", "fuzz.yml", &|_: &str| None).unwrap_err();
+    let message = e.to_string();
+    assert!(!message.contains(['\n', '\r', '\u{14}']), "{message:?}");
+    assert!(message.starts_with("fuzz.yml:"), "{message:?}");
+    let e = parse_with_env("\"a\\tb\": 1\n", "fuzz.yml", &|_: &str| None).unwrap_err();
+    assert_eq!(e.to_string(), "fuzz.yml:1: \"a\\tb\": unknown key");
+}
