@@ -81,10 +81,10 @@ lumberwatch.rules:
     type: flatline
     key: log.source.ip
     expected: [127.0.0.9]
-    window: 2s
-    realert: 2s
+    window: 3s
+    realert: 3s
 lumberwatch.stats.bucket: 1s
-lumberwatch.rules_check_interval: 500ms
+lumberwatch.rules_check_interval: 1s
 lumberwatch.stall_warning: 0
 queue.disk.max_size: 512MiB
 output.logstash:
@@ -273,6 +273,8 @@ fn send_syslog(port: u16, rate: u64, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>
 #[derive(Default)]
 struct Arrived {
     events: u64,
+    /// Events per kind: files, syslog, alerts.
+    per_kind: [u64; 3],
     files: HashSet<u64>,
     syslog: HashSet<u64>,
     alerts: HashSet<String>,
@@ -323,12 +325,15 @@ fn arrived(dir: &Path) -> Arrived {
             a.events += 1;
             match classify(&line) {
                 Kind::File(n) => {
+                    a.per_kind[0] += 1;
                     a.files.insert(n);
                 }
                 Kind::Syslog(n) => {
+                    a.per_kind[1] += 1;
                     a.syslog.insert(n);
                 }
                 Kind::Alert(json) => {
+                    a.per_kind[2] += 1;
                     a.alerts.insert(json);
                 }
                 Kind::Other => {}
@@ -494,10 +499,14 @@ fn main() {
         got.events.saturating_sub(distinct),
         procs.max_rss_kib as f64 / 1024.0
     );
+    let [files, syslog, alerts] = got.per_kind;
     println!(
-        "file_lines={lines} (lost {lost_files}) syslog_sent={messages} accepted={} (lost {lost_syslog}, in the kernel at a kill: {never_accepted}) alerts={} (lost {lost_alerts}) events_received={} seconds={}",
+        "file_lines={lines} (lost {lost_files}, duplicated {}) syslog_sent={messages} accepted={} (lost {lost_syslog}, duplicated {}, in the kernel at a kill: {never_accepted}) alerts={} (lost {lost_alerts}, duplicated {}) events_received={} seconds={}",
+        files - got.files.len() as u64,
         accepted_syslog.len(),
+        syslog - got.syslog.len() as u64,
         accepted_alerts.len(),
+        alerts - got.alerts.len() as u64,
         got.events,
         start.elapsed().as_secs()
     );
