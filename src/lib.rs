@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod http;
 pub mod input;
 pub mod logging;
 pub mod output;

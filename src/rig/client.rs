@@ -9,7 +9,8 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::http::{self, HeadError};
+use super::http::bytes_request;
+use crate::http::{self, HeadError};
 
 /// A request that takes longer than this (connect included) has failed.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -102,7 +103,7 @@ impl Target {
             }
         };
         conn.stream
-            .write_all(http::bytes_request(&self.host, n).as_bytes())
+            .write_all(bytes_request(&self.host, n).as_bytes())
             .await?;
         let response = loop {
             if let Some((response, len)) = http::parse_response(&conn.buf)? {

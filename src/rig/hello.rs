@@ -9,16 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::http::{self, HELLO, MAX_BODY_BYTES, Route};
+use super::http::{HELLO, MAX_BODY_BYTES, Route, route};
+use crate::http::{self, Incoming, respond};
 
 /// A connection with no complete request for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The body of `/bytes/N` is this pattern repeated, written a chunk at a time.
 const CHUNK_BYTES: usize = 64 << 10;
+const TEXT: &str = "text/plain";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HelloOptions {
@@ -109,37 +111,20 @@ async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std:
     stream.set_nodelay(true)?;
     let mut buf = BytesMut::with_capacity(4096);
     loop {
-        let parsed = loop {
-            match http::parse_request(&buf) {
-                Ok(Some(parsed)) => break Ok(parsed),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            let read = tokio::time::timeout(IDLE_TIMEOUT, stream.read_buf(&mut buf)).await;
-            match read {
-                Ok(Ok(0)) | Err(_) => return Ok(()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
-            }
-        };
-        let (request, len) = match parsed {
-            Ok(parsed) => parsed,
-            Err(e) => {
+        let request = match http::read_request(&mut stream, &mut buf, IDLE_TIMEOUT).await? {
+            Incoming::Request(request) => request,
+            Incoming::Closed => return Ok(()),
+            Incoming::Bad(e) => {
                 served.bad_requests.fetch_add(1, Ordering::Relaxed);
-                let text = format!("bad request: {e}\n");
-                let head = http::response_head(400, "text/plain", text.len() as u64, true);
-                stream.write_all(head.as_bytes()).await?;
-                stream.write_all(text.as_bytes()).await?;
-                return stream.shutdown().await;
+                return http::refuse(&mut stream, &e).await;
             }
         };
-        buf.advance(len);
         served.requests.fetch_add(1, Ordering::Relaxed);
         let close = !request.keep_alive;
         let with_body = request.method != "HEAD";
-        match (request.method.as_str(), request.route()) {
+        match (request.method.as_str(), route(&request)) {
             ("GET" | "HEAD", Route::Hello) => {
-                respond(&mut stream, 200, HELLO.as_bytes(), with_body, close).await?;
+                respond(&mut stream, 200, TEXT, HELLO.as_bytes(), with_body, close).await?;
                 if with_body {
                     served
                         .body_bytes
@@ -155,32 +140,17 @@ async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std:
             }
             ("GET" | "HEAD", Route::BadSize) => {
                 let text = format!("N must be a number of bytes up to {MAX_BODY_BYTES}\n");
-                respond(&mut stream, 400, text.as_bytes(), with_body, close).await?;
+                respond(&mut stream, 400, TEXT, text.as_bytes(), with_body, close).await?;
             }
             ("GET" | "HEAD", Route::NotFound) => {
-                respond(&mut stream, 404, b"not found\n", with_body, close).await?;
+                respond(&mut stream, 404, TEXT, b"not found\n", with_body, close).await?;
             }
-            _ => respond(&mut stream, 405, b"GET or HEAD\n", with_body, close).await?,
+            _ => respond(&mut stream, 405, TEXT, b"GET or HEAD\n", with_body, close).await?,
         }
         if close {
             return stream.shutdown().await;
         }
     }
-}
-
-async fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    text: &[u8],
-    with_body: bool,
-    close: bool,
-) -> std::io::Result<()> {
-    let head = http::response_head(status, "text/plain", text.len() as u64, close);
-    stream.write_all(head.as_bytes()).await?;
-    if with_body {
-        stream.write_all(text).await?;
-    }
-    Ok(())
 }
 
 /// `n` bytes of the pattern, counted as served chunk by chunk as the socket takes them.
