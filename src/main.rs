@@ -74,7 +74,7 @@ enum BenchMode {
 
 #[derive(Subcommand)]
 enum TestWhat {
-    /// Load and validate the config, print "Config OK" or the first error.
+    /// Load and validate the config, print "Config OK" or every problem, one line each.
     Config {
         #[arg(short = 'c', long = "config", default_value = "lumberwatch.yml")]
         config: PathBuf,
@@ -158,7 +158,22 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Test {
             what: TestWhat::Config { config },
         } => {
-            let config = config::load(&config)?;
+            // Every problem, one line each (`run` stops at the first), then how many.
+            let config = match config::check(&config) {
+                Ok(config) => config,
+                Err(problems) => {
+                    for problem in &problems {
+                        eprintln!("{problem}");
+                    }
+                    if problems.len() > 1 {
+                        eprintln!(
+                            "{}",
+                            config::summary(&problems, &config.display().to_string())
+                        );
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
             // Like Filebeat, load what the config points at: certificates and keys.
             if let OutputConfig::Logstash(ls) = &config.output
                 && let Some(ssl) = &ls.ssl

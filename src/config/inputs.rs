@@ -120,13 +120,17 @@ pub(crate) fn build(
     };
 
     let mut inputs = Vec::new();
+    let mut left_out = false;
     let mut ids: HashMap<String, usize> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let key = format!("inputs.{i}");
         if !enabled(section, &key, item)? {
             continue;
         }
-        let input = input(section, &key, item)?;
+        let Some(input) = input(section, &key, item)? else {
+            left_out = true;
+            continue;
+        };
         if let Some(id) = &input.common.id {
             let line = id_line(item);
             if let Some(first_line) = ids.insert(id.clone(), line) {
@@ -139,7 +143,8 @@ pub(crate) fn build(
         }
         inputs.push(input);
     }
-    if inputs.is_empty() {
+    // Inputs left out for their type were reported already.
+    if inputs.is_empty() && !left_out {
         let msg = "every input is disabled (enabled: false); enable at least one";
         return Err(section.error(
             Some(entry.line),
@@ -176,7 +181,13 @@ fn id_line(item: &Node) -> usize {
     }
 }
 
-fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, ConfigError> {
+/// The input at `key`, or `None` when its type is one lumberwatch does not have yet and
+/// the walk collects problems (the input is left out, the rest still checked).
+fn input(
+    section: &Section<'_>,
+    key: &str,
+    item: &Node,
+) -> Result<Option<InputConfig>, ConfigError> {
     let type_entry = match &item.value {
         Value::Map(entries) => entries
             .iter()
@@ -205,7 +216,10 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
         "flows" => &FLOWS,
         other if NOT_YET.contains(&other) => {
             let problem = Problem::InputTypeNotSupportedYet(other.to_string());
-            return Err(section.error(type_line, &type_key, problem));
+            section
+                .problems()
+                .skip(section.error(type_line, &type_key, problem))?;
+            return Ok(None);
         }
         other => {
             return Err(section.error(
@@ -248,5 +262,5 @@ fn input(section: &Section<'_>, key: &str, item: &Node) -> Result<InputConfig, C
             _ => parser(&s)?,
         },
     };
-    Ok(InputConfig { kind, common })
+    Ok(Some(InputConfig { kind, common }))
 }

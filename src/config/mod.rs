@@ -23,7 +23,8 @@
 //! the same as leaving the key out; inputs and outputs with `enabled: false` are skipped
 //! without being checked; a quoted `"10"` is still a number and a single string is a
 //! one-element list; a value that is exactly one `${VAR}` may hold a list (`a, b` or
-//! `[a, b]`). Problems are reported one at a time, outer sections before inner ones.
+//! `[a, b]`). [`load`] stops at the first problem, outer sections before inner ones;
+//! [`check`] goes on past every key it leaves out and reports them all (`test config`).
 //!
 //! Relative paths (`path.data`, `ssl.certificate_authorities`, ...) are kept as written:
 //! like Filebeat, they are relative to the working directory, not to the config file.
@@ -166,6 +167,34 @@ pub enum Problem {
     Invalid(String),
 }
 
+/// The line after [`check`]'s problems: how many, by kind, e.g. `9 problems in
+/// filebeat.yml (7 not supported yet, 2 not supported)`.
+pub fn summary(problems: &[ConfigError], origin: &str) -> String {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for error in problems {
+        let kind = match error {
+            ConfigError::Invalid { problem, .. } => match problem {
+                Problem::NotSupportedYet | Problem::InputTypeNotSupportedYet(_) => {
+                    "not supported yet"
+                }
+                Problem::NotSupported { .. } | Problem::OutputNotSupported => "not supported",
+                Problem::UnknownKey { .. } | Problem::UnknownInputType(_) => "unknown",
+                _ => "invalid",
+            },
+            ConfigError::Read { .. } | ConfigError::Yaml { .. } => "invalid",
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    kinds.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let n = problems.len();
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} problem{plural} in {origin} ({})", kinds.join(", "))
+}
+
 /// Reads and parses the config file at `path`; messages name it as given.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -189,5 +218,43 @@ pub fn parse_with_env(
 ) -> Result<Config, ConfigError> {
     let raw = yaml::parse(text, origin)?;
     let tree = normalize::normalize(raw, origin, env)?;
-    settings::build(&tree, origin)
+    settings::build(&tree, origin, &section::Problems::first())
+}
+
+/// Like [`load`], but goes on past every key that is unknown, not supported or not
+/// supported yet (and every input of a type lumberwatch does not have yet), leaving it
+/// out: the config when there is no problem, otherwise every problem found, in line
+/// order. A problem that stops the walk (a value of the wrong type, invalid YAML) is
+/// the last one found. For `test config` on a `filebeat.yml`.
+pub fn check(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        vec![ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }]
+    })?;
+    check_with_env(&text, &path.display().to_string(), &|name| {
+        std::env::var_os(name)
+    })
+}
+
+/// [`check`] on config text, with the environment given as a lookup function.
+pub fn check_with_env(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Config, Vec<ConfigError>> {
+    let raw = yaml::parse(text, origin).map_err(|e| vec![e])?;
+    let tree = normalize::normalize(raw, origin, env).map_err(|e| vec![e])?;
+    let problems = section::Problems::all();
+    let built = settings::build(&tree, origin, &problems);
+    let mut found = problems.into_vec();
+    match built {
+        Ok(config) if found.is_empty() => return Ok(config),
+        Ok(_) => {}
+        Err(stop) => found.push(stop),
+    }
+    // Sections are walked outer before inner; a reader goes down the file.
+    found.sort_by_key(|e| e.line().unwrap_or(usize::MAX));
+    Err(found)
 }

@@ -139,13 +139,8 @@ pub(crate) fn build(root: &Section<'_>) -> Result<(OutputConfig, Option<Item>), 
             key if OTHER_OUTPUTS.contains(&key) => {
                 return Err(outputs.error(Some(entry.line), key, Problem::OutputNotSupported));
             }
-            key => {
-                return Err(outputs.error(
-                    Some(entry.line),
-                    key,
-                    Problem::UnknownKey { suggestion: None },
-                ));
-            }
+            // Any other key was reported by the schema when `output` was opened.
+            _ => continue,
         };
         if let Some((first, ..)) = &chosen {
             let problem = Problem::Conflict {

@@ -5,7 +5,13 @@
 //! rejects every other key (with a "did you mean" when one is close). Its getters type a
 //! value (go-ucfg's conversions: a quoted `"10"` is still a number, a single string is a
 //! one-element list) and turn every failure into an error with file, line and key.
+//!
+//! A key that is unknown, not supported or not supported yet says nothing about the
+//! keys around it, so those problems go to the walk's [`Problems`]: `run` stops at the
+//! first, `test config` collects them all and goes on without the key. A value of the
+//! wrong type still stops the walk: what depends on it cannot be checked.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use super::values::{self, parse_bool, parse_duration, parse_int};
@@ -37,6 +43,43 @@ pub(crate) const ADDRESS_FILTER: Schema = Schema {
     not_yet: &[],
 };
 
+/// Where a walk puts the problems that do not stop it (see the module doc).
+pub(crate) struct Problems {
+    collect: bool,
+    found: RefCell<Vec<ConfigError>>,
+}
+
+impl Problems {
+    /// The first problem is the walk's error.
+    pub fn first() -> Problems {
+        Problems {
+            collect: false,
+            found: RefCell::default(),
+        }
+    }
+
+    /// Every problem is kept and the walk goes on.
+    pub fn all() -> Problems {
+        Problems {
+            collect: true,
+            ..Problems::first()
+        }
+    }
+
+    /// Keeps `error` and returns `Ok` when collecting; returns it otherwise.
+    pub fn skip(&self, error: ConfigError) -> Result<(), ConfigError> {
+        if !self.collect {
+            return Err(error);
+        }
+        self.found.borrow_mut().push(error);
+        Ok(())
+    }
+
+    pub fn into_vec(self) -> Vec<ConfigError> {
+        self.found.into_inner()
+    }
+}
+
 /// A string from the config and the line it is on.
 pub(crate) struct Item {
     pub text: String,
@@ -45,6 +88,7 @@ pub(crate) struct Item {
 
 pub(crate) struct Section<'t> {
     origin: &'t str,
+    problems: &'t Problems,
     path: String,
     /// Line of the key that opened this section (`None` for the root or an absent section).
     line: Option<usize>,
@@ -56,13 +100,15 @@ impl<'t> Section<'t> {
     pub fn root(
         tree: &'t Node,
         origin: &'t str,
+        problems: &'t Problems,
         schema: &Schema,
     ) -> Result<Section<'t>, ConfigError> {
-        Section::open(origin, String::new(), None, Some(tree), schema)
+        Section::open(origin, problems, String::new(), None, Some(tree), schema)
     }
 
     fn open(
         origin: &'t str,
+        problems: &'t Problems,
         path: String,
         line: Option<usize>,
         node: Option<&'t Node>,
@@ -83,6 +129,7 @@ impl<'t> Section<'t> {
         };
         let section = Section {
             origin,
+            problems,
             path,
             line,
             entries,
@@ -113,9 +160,16 @@ impl<'t> Section<'t> {
                         suggestion: values::suggest(key, known),
                     }
                 };
-            return Err(self.error(Some(entry.line), key, problem));
+            self.problems
+                .skip(self.error(Some(entry.line), key, problem))?;
         }
         Ok(())
+    }
+
+    /// Where this walk's problems go, for a caller that can leave out what is wrong
+    /// (an input of a type lumberwatch does not have) and go on.
+    pub fn problems(&self) -> &'t Problems {
+        self.problems
     }
 
     /// An error about `key` (relative to this section; empty for the section itself).
@@ -170,6 +224,7 @@ impl<'t> Section<'t> {
     ) -> Result<Section<'t>, ConfigError> {
         Section::open(
             self.origin,
+            self.problems,
             join(&self.path, key),
             Some(node.line),
             Some(node),
@@ -182,6 +237,7 @@ impl<'t> Section<'t> {
         let line = entry.map(|e| e.line).or(self.line);
         Section::open(
             self.origin,
+            self.problems,
             join(&self.path, key),
             line,
             entry.map(|e| &e.value),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::section::{Schema, Section, wrong_type};
+use super::section::{Problems, Schema, Section, wrong_type};
 use super::yaml::Node;
 use super::{
     Config, ConfigError, LoggingConfig, Problem, StatsConfig, inputs, output, queue, rules,
@@ -107,8 +107,8 @@ const LOGGING_METRICS: Schema = Schema {
 const LOG_LEVELS: [&str; 4] = ["error", "warning", "info", "debug"];
 
 /// Walks the normalized tree into a [`Config`].
-pub(crate) fn build(tree: &Node, origin: &str) -> Result<Config, ConfigError> {
-    let root = Section::root(tree, origin, &ROOT)?;
+pub(crate) fn build(tree: &Node, origin: &str, problems: &Problems) -> Result<Config, ConfigError> {
+    let root = Section::root(tree, origin, problems, &ROOT)?;
     let lumberwatch = root.child("lumberwatch", &LUMBERWATCH)?;
     let filebeat = root.child("filebeat", &FILEBEAT)?;
 

@@ -1,6 +1,7 @@
 //! Tests for config loading, one file per concern. Every error test asserts the whole
 //! one-line message, so the file, line and key in it are checked too.
 
+mod check;
 mod conntrack;
 mod env;
 mod examples;

@@ -187,3 +187,43 @@ fn test_config_loads_the_certificate_authority_it_names() {
     assert!(stderr.contains("/nonexistent/ca.pem"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// A production `filebeat.yml` (tests/fixtures/filebeat): every key lumberwatch leaves
+/// out, one line each in file order, then the count; `run` stops at the first.
+#[test]
+fn test_config_on_a_production_filebeat_yml_lists_every_key_left_out() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/filebeat");
+    let (status, stdout, stderr) = finish(
+        "test config",
+        lumberwatch(&fixtures, &["test", "config", "-c", "filebeat.yml"]),
+    );
+    let both = format!("stdout: {stdout}\nstderr: {stderr}");
+    assert_failed(status, &both);
+    assert_eq!(stdout, "", "{both}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "filebeat.yml:29: filebeat.inputs.1.processors: not supported yet",
+            "filebeat.yml:38: filebeat.config: not supported yet",
+            "filebeat.yml:44: processors: not supported yet",
+            "filebeat.yml:52: setup: not supported yet",
+            "filebeat.yml:75: logging.to_files: not supported yet",
+            "filebeat.yml:76: logging.files: not supported yet",
+            "filebeat.yml:83: monitoring: not supported yet",
+            "filebeat.yml:84: http: not supported yet",
+            "8 problems in filebeat.yml (8 not supported yet)",
+        ],
+        "{both}"
+    );
+
+    let (status, stdout, stderr) = finish(
+        "run",
+        lumberwatch(&fixtures, &["run", "-c", "filebeat.yml"]),
+    );
+    assert_failed(status, &format!("stdout: {stdout}\nstderr: {stderr}"));
+    assert_eq!(
+        stderr.trim(),
+        "lumberwatch: filebeat.yml:44: processors: not supported yet"
+    );
+}
