@@ -31,7 +31,10 @@ use crate::registry::{FileKey, Registry};
 const POLL_MIN: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(250);
 
-const READ_BYTES: usize = 256 << 10;
+/// Reads while catching up take this much at a time; an idle harvester (at the end
+/// of its file) holds only `IDLE_READ_BYTES`, so a hundred quiet files cost little.
+const READ_BYTES: usize = 64 << 10;
+const IDLE_READ_BYTES: usize = 4 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarvestError {
@@ -113,7 +116,7 @@ impl Harvester {
         // Start of the bytes not yet covered by a queued event: a filtered-out line's
         // bytes are settled by the next event that is queued.
         let mut unsettled = offset;
-        let mut buf = vec![0u8; READ_BYTES];
+        let mut buf = vec![0u8; IDLE_READ_BYTES];
         // Events of the current line (a parsed line may give several).
         let mut ready = Vec::new();
         let mut queued = 0u64;
@@ -129,6 +132,7 @@ impl Harvester {
                 last_data = Instant::now();
                 poll = POLL_MIN;
                 removed = false;
+                let full = n == buf.len();
                 let mut data = &buf[..n];
                 while let Some(line) = lines.next_line(&mut data) {
                     if let Some(c) = container.as_mut() {
@@ -175,6 +179,10 @@ impl Harvester {
                         }
                     }
                     queued += self.send_all(outlet, &mut ready, source).await?;
+                }
+                if full && buf.len() < READ_BYTES {
+                    // More is waiting: catch up in big reads.
+                    buf = vec![0u8; READ_BYTES];
                 }
                 continue;
             }
@@ -253,6 +261,15 @@ impl Harvester {
                     )
                     .await?;
                 break Ok(queued);
+            }
+            if buf.len() > IDLE_READ_BYTES {
+                // Caught up: give the big buffers back. tokio's `File` keeps one as big
+                // as its largest read; a fresh handle on the same open file has none.
+                buf = vec![0u8; IDLE_READ_BYTES];
+                match self.file.try_clone().await {
+                    Ok(fresh) => self.file = tokio::fs::File::from_std(fresh.into_std().await),
+                    Err(e) => break Err(read_err(&self.path, lines.position())(e)),
+                }
             }
             let mut wait = poll;
             if let Some(deadline) = multiline.as_ref().and_then(Multiline::deadline) {
