@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin lumberwatch --example chaos
-exec target/release/examples/chaos --bin target/release/lumberwatch "$@"
+target="${CARGO_TARGET_DIR:-target}"
+exec "$target/release/examples/chaos" --bin "$target/release/lumberwatch" "$@"
