@@ -2,12 +2,12 @@
 //! requests in turn, every body byte counted as it arrives (a request cut short still
 //! counts what it moved). Each request runs under a timeout.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::http::bytes_request;
 use crate::http::{self, HeadError};
@@ -40,6 +40,8 @@ pub enum FetchError {
 #[derive(Debug)]
 pub struct Target {
     addr: SocketAddr,
+    /// The local address connections are made from (the kernel's choice when `None`).
+    source: Option<IpAddr>,
     host: String,
     conn: Option<Conn>,
     connects: u64,
@@ -56,10 +58,17 @@ impl Target {
     pub fn new(addr: SocketAddr, host: &str) -> Target {
         Target {
             addr,
+            source: None,
             host: host.to_string(),
             conn: None,
             connects: 0,
         }
+    }
+
+    /// Connections from `source` (a loopback client of the demo's story, 127.0.0.x).
+    pub fn connecting_from(mut self, source: IpAddr) -> Target {
+        self.source = Some(source);
+        self
     }
 
     /// Connections opened so far.
@@ -87,13 +96,12 @@ impl Target {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
-                let stream =
-                    TcpStream::connect(self.addr)
-                        .await
-                        .map_err(|source| FetchError::Connect {
-                            addr: self.addr,
-                            source,
-                        })?;
+                let stream = connect(self.addr, self.source).await.map_err(|source| {
+                    FetchError::Connect {
+                        addr: self.addr,
+                        source,
+                    }
+                })?;
                 stream.set_nodelay(true)?;
                 self.connects += 1;
                 self.conn.insert(Conn {
@@ -143,4 +151,16 @@ impl Target {
         }
         Ok(())
     }
+}
+
+async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }

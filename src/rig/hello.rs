@@ -1,9 +1,11 @@
 //! `lumberwatch rig hello`: the users' hello-world target. HTTP/1.1 with keep-alive:
 //! `/` answers "Hello World!", `/bytes/N` answers N bytes (at most 100 MiB) so that a
 //! poller moves real volume. A request it cannot parse gets a 400 and its connection
-//! is closed; the server goes on. On SIGINT/SIGTERM it prints what it served.
+//! is closed; the server goes on. With `--access-log` every answered request is a line
+//! of Apache's combined format. On SIGINT/SIGTERM it prints what it served.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,6 +15,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
+use super::access_log::AccessLog;
 use super::http::{HELLO, MAX_BODY_BYTES, Route, route};
 use crate::http::{self, Incoming, respond};
 
@@ -27,11 +30,14 @@ pub struct HelloOptions {
     /// Address to listen on (port 0 picks a free one, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Append a line per request to this file, in Apache's combined format.
+    #[arg(long)]
+    pub access_log: Option<PathBuf>,
 }
 
 /// What the server has answered, over all connections.
 #[derive(Debug, Default)]
-struct Served {
+pub(crate) struct Served {
     requests: AtomicU64,
     body_bytes: AtomicU64,
     bad_requests: AtomicU64,
@@ -54,8 +60,12 @@ pub async fn run(opts: HelloOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     println!("listening on {addr} (GET / and /bytes/N, N at most {MAX_BODY_BYTES})");
+    let log = match &opts.access_log {
+        Some(path) => Some(Arc::new(AccessLog::open(path)?)),
+        None => None,
+    };
     let served = Arc::new(Served::default());
-    let accepting = serve(listener, served.clone());
+    let accepting = serve(listener, served.clone(), log);
     tokio::select! {
         result = accepting => result?,
         () = crate::signal::shutdown() => {}
@@ -65,7 +75,11 @@ pub async fn run(opts: HelloOptions) -> anyhow::Result<()> {
 }
 
 /// Accepts connections until the listener fails; each is served on its own task.
-async fn serve(listener: TcpListener, served: Arc<Served>) -> anyhow::Result<()> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    served: Arc<Served>,
+    log: Option<Arc<AccessLog>>,
+) -> anyhow::Result<()> {
     let body = Arc::new(body_chunk());
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -78,9 +92,10 @@ async fn serve(listener: TcpListener, served: Arc<Served>) -> anyhow::Result<()>
             }
             Err(e) => return Err(e).context("accepting connections"),
         };
-        let (served, body) = (served.clone(), body.clone());
+        let (served, body, log) = (served.clone(), body.clone(), log.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, &served, &body).await {
+            let log = log.as_deref().map(|log| (log, peer));
+            if let Err(e) = connection(stream, &served, &body, log).await {
                 eprintln!("rig hello: {peer}: {e}");
             }
         });
@@ -106,8 +121,13 @@ fn body_chunk() -> Vec<u8> {
 }
 
 /// One connection: requests in turn until the peer closes, asks to close, is idle too
-/// long, or sends something that is not a request.
-async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std::io::Result<()> {
+/// long, or sends something that is not a request. Each answer is logged to `log`.
+async fn connection(
+    mut stream: TcpStream,
+    served: &Served,
+    body: &[u8],
+    log: Option<(&AccessLog, SocketAddr)>,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = BytesMut::with_capacity(4096);
     loop {
@@ -122,7 +142,8 @@ async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std:
         served.requests.fetch_add(1, Ordering::Relaxed);
         let close = !request.keep_alive;
         let with_body = request.method != "HEAD";
-        match (request.method.as_str(), route(&request)) {
+        // The status and the body's length, for the access log.
+        let (status, length) = match (request.method.as_str(), route(&request)) {
             ("GET" | "HEAD", Route::Hello) => {
                 respond(&mut stream, 200, TEXT, HELLO.as_bytes(), with_body, close).await?;
                 if with_body {
@@ -130,6 +151,7 @@ async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std:
                         .body_bytes
                         .fetch_add(HELLO.len() as u64, Ordering::Relaxed);
                 }
+                (200, HELLO.len())
             }
             ("GET" | "HEAD", Route::Bytes(n)) => {
                 let head = http::response_head(200, "application/octet-stream", n, close);
@@ -137,15 +159,30 @@ async fn connection(mut stream: TcpStream, served: &Served, body: &[u8]) -> std:
                 if with_body {
                     write_body(&mut stream, n, body, served).await?;
                 }
+                (
+                    200,
+                    usize::try_from(n).expect("n is at most MAX_BODY_BYTES"),
+                )
             }
             ("GET" | "HEAD", Route::BadSize) => {
                 let text = format!("N must be a number of bytes up to {MAX_BODY_BYTES}\n");
                 respond(&mut stream, 400, TEXT, text.as_bytes(), with_body, close).await?;
+                (400, text.len())
             }
             ("GET" | "HEAD", Route::NotFound) => {
-                respond(&mut stream, 404, TEXT, b"not found\n", with_body, close).await?;
+                let text = b"not found\n";
+                respond(&mut stream, 404, TEXT, text, with_body, close).await?;
+                (404, text.len())
             }
-            _ => respond(&mut stream, 405, TEXT, b"GET or HEAD\n", with_body, close).await?,
+            _ => {
+                let text = b"GET or HEAD\n";
+                respond(&mut stream, 405, TEXT, text, with_body, close).await?;
+                (405, text.len())
+            }
+        };
+        if let Some((log, peer)) = log {
+            let sent = if with_body { length as u64 } else { 0 };
+            log.record(peer.ip(), &request, status, sent);
         }
         if close {
             return stream.shutdown().await;

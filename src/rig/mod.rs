@@ -5,12 +5,13 @@
 //! (`http`, `schedule`) are sans-IO; `client` and `syslog` own the poller's sockets.
 //! It never sends beyond the loopback range unless told to (`--allow-remote`).
 
-mod client;
+pub(crate) mod access_log;
+pub(crate) mod client;
 pub mod hello;
 mod http;
 pub mod poll;
-mod schedule;
-mod syslog;
+pub(crate) mod schedule;
+pub(crate) mod syslog;
 
 /// `lumberwatch rig ...`
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -19,6 +19,15 @@ use super::schedule::{
 };
 use super::syslog::SyslogSenders;
 
+/// A progress line, when the poller shows its progress.
+macro_rules! say {
+    ($on:expr, $($line:tt)*) => {
+        if $on {
+            println!($($line)*);
+        }
+    };
+}
+
 /// A progress line at least this often within a cycle (in the cycle's own time).
 const PROGRESS_EVERY: Duration = Duration::from_secs(5 * 60);
 
@@ -143,13 +152,8 @@ pub async fn run(opts: PollOptions) -> anyhow::Result<()> {
             .map(|s| format!("; {}", s.describe()))
             .unwrap_or_default()
     );
-    let mut poller = Poller {
-        target: Target::new(addr, &host),
-        syslog,
-        speed: opts.speed,
-        totals: Totals::default(),
-        current: None,
-    };
+    let mut poller = Poller::new(Target::new(addr, &host), syslog, opts.speed);
+    poller.progress = true;
     let schedule = Schedule::new(seed, opts.interval);
     let bound = async {
         match opts.duration {
@@ -223,10 +227,12 @@ impl Totals {
     }
 }
 
-struct Poller {
+pub(crate) struct Poller {
     target: Target,
     syslog: Option<SyslogSenders>,
     speed: u32,
+    /// Whether progress lines go to stdout (`rig poll`), or nothing (the demo's clients).
+    progress: bool,
     totals: Totals,
     /// The cycle under way, so that a stop from outside can still count it.
     current: Option<CycleCount>,
@@ -238,11 +244,29 @@ fn offset(at: Duration) -> String {
 }
 
 impl Poller {
-    async fn cycles(&mut self, mut schedule: Schedule, limit: Option<u64>) -> anyhow::Result<()> {
+    /// A quiet poller of `target` at `speed`, sending a syslog line per request to `syslog`.
+    pub(crate) fn new(target: Target, syslog: Option<SyslogSenders>, speed: u32) -> Poller {
+        Poller {
+            target,
+            syslog,
+            speed,
+            progress: false,
+            totals: Totals::default(),
+            current: None,
+        }
+    }
+
+    /// `limit` cycles (or cycles until dropped) of `schedule`.
+    pub(crate) async fn cycles(
+        &mut self,
+        mut schedule: Schedule,
+        limit: Option<u64>,
+    ) -> anyhow::Result<()> {
         let mut start = Instant::now();
         for number in 1..=limit.unwrap_or(u64::MAX) {
             let cycle = schedule.next_cycle();
-            println!(
+            say!(
+                self.progress,
                 "cycle {number}: {} bytes in {} requests, {} stops",
                 cycle.bytes,
                 cycle.requests(),
@@ -250,7 +274,8 @@ impl Poller {
             );
             self.cycle(number, &cycle, start).await?;
             let done = self.current.take().expect("the cycle under way was set");
-            println!(
+            say!(
+                self.progress,
                 "cycle {number} done in {:.2}s: {}",
                 start.elapsed().as_secs_f64(),
                 done.line()
@@ -268,6 +293,7 @@ impl Poller {
             planned: cycle.bytes,
             ..CycleCount::default()
         });
+        let progress = self.progress;
         let mut next_progress = PROGRESS_EVERY;
         let mut restarting = false;
         for step in &cycle.steps {
@@ -277,7 +303,8 @@ impl Poller {
                 Step::Stop { at, until } => {
                     count.restarts += 1;
                     self.target.disconnect();
-                    println!(
+                    say!(
+                        progress,
                         "cycle {number} {}: stopping ({} of {}), restarting at {}",
                         offset(at),
                         count.restarts,
@@ -288,21 +315,23 @@ impl Poller {
                 }
                 Step::Poll { at, bytes } => {
                     if std::mem::take(&mut restarting) {
-                        println!("cycle {number} {}: restarted", offset(at));
+                        say!(progress, "cycle {number} {}: restarted", offset(at));
                     }
                     let before = count.bytes;
                     let fetched = self.target.fetch(bytes, &mut count.bytes).await;
                     count.requests += 1;
                     if let Err(e) = fetched {
                         count.failed += 1;
-                        println!(
+                        say!(
+                            progress,
                             "cycle {number} {}: request for {bytes} bytes failed: {e}",
                             offset(at)
                         );
                     }
                     let moved = count.bytes - before;
                     if at >= next_progress {
-                        println!(
+                        say!(
+                            progress,
                             "cycle {number} {}: {} of {} bytes, {} requests",
                             offset(at),
                             count.bytes,

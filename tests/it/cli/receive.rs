@@ -64,7 +64,7 @@ fn garbage_on_the_receivers_port_does_not_stop_it_serving_a_real_client() {
 fn demo_runs_for_its_duration_and_shows_events_alerts_resolves_and_reports() {
     let dir = tempdir();
     let started = Instant::now();
-    // A 3 s window: the flaky proxy is silent from 3.6 s to 9 s.
+    // A 3 s window: the flaky client is silent from 3.6 s to 9 s.
     let (status, stdout, stderr) = finish(
         "demo",
         lumberwatch(dir.path(), &["demo", "--duration", "13", "--window", "3"]),
@@ -81,31 +81,41 @@ fn demo_runs_for_its_duration_and_shows_events_alerts_resolves_and_reports() {
             .any(|l| l.starts_with(prefix) && l.contains(text))
     };
     assert!(
-        has("<- ", "from 127.0.0.2:"),
-        "syslog events are printed\n{both}"
+        has("<- ", "[syslog] 127.0.0.2:"),
+        "the rig's syslog lines are printed\n{both}"
+    );
+    assert!(
+        has("<- ", "[filestream] access.log: 127.0.0.2 - - [") && has("<- ", "127.0.0.4 - - ["),
+        "the access log's records are printed\n{both}"
     );
     assert!(
         has(
             "!! ",
-            "ALERT    proxy-silent: no traffic from 127.0.0.3 for 3s"
+            "ALERT    client-silent: no traffic from 127.0.0.3 for 3s"
         ),
-        "the silent proxy raises a flatline alert\n{both}"
+        "the silent client raises a flatline alert\n{both}"
     );
     assert!(
         has(
             "!! ",
-            "RESOLVED proxy-silent: traffic from 127.0.0.3 resumed"
+            "RESOLVED client-silent: traffic from 127.0.0.3 resumed"
         ),
         "and its resolve\n{both}"
     );
     assert!(
-        has("!! ", "ALERT    proxy-under-rate: 127.0.0.4 sent"),
-        "the trickling proxy raises a rate alert\n{both}"
+        has("!! ", "ALERT    client-under-rate: 127.0.0.4 sent"),
+        "the trickling client raises a rate alert\n{both}"
     );
     assert!(has("## ", "REPORT   report "), "reports\n{both}");
     assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("   {") && l.contains("\"rule\":{\"name\":\"client-silent\"")),
+        "an alert is shown as the event Logstash gets\n{both}"
+    );
+    assert!(
         !has("!! ", "127.0.0.2"),
-        "the steady proxy never alarms\n{both}"
+        "the steady client never alarms\n{both}"
     );
     let done = stdout
         .lines()
