@@ -146,7 +146,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config } => {
             let config = config::load(&config)?;
-            lumberwatch::logging::init(&config.logging.level);
+            lumberwatch::logging::init_from(&config.logging);
             let summary =
                 lumberwatch::agent::run(&config, lumberwatch::signal::shutdown(), |_| {}).await?;
             Ok(if summary.complete {

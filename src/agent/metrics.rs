@@ -1,6 +1,7 @@
-//! What the agent says about itself while it runs: the Beats' periodic "non-zero
-//! metrics" line, and a warning when acks stop coming while events wait (a silent
-//! stall, the failure users find worst).
+//! What the agent says about itself while it runs: its counters (`Counters`, which the
+//! stats endpoint serves too), the Beats' periodic "non-zero metrics" line, and a
+//! warning when acks stop coming while events wait (a silent stall, the failure users
+//! find worst).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -9,25 +10,88 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::watch::RuleCounts;
+use crate::config::{InputConfig, InputKind};
 use crate::input::InputContext;
 use crate::output::OutputStats;
 use crate::queue::DiskCounters;
+use crate::registry::Registry;
 
-/// Every counter of a run, by name.
+/// Every counter of a run: the one source of the metrics line and the stats endpoint.
 #[derive(Clone)]
 pub(super) struct Counters {
     pub output: Arc<OutputStats>,
-    pub inputs: InputContext,
+    /// `logstash` or `console`.
+    pub output_type: &'static str,
+    pub inputs: Vec<InputCounters>,
     pub disk: Option<Arc<crate::queue::DiskQueue>>,
+    /// Events the inputs and the rules handed over.
+    pub queued: Arc<AtomicU64>,
+    pub rules: Option<Arc<RuleCounts>>,
+    pub registry: Option<Arc<Registry>>,
+}
+
+/// One input's counters (each input counts into its own).
+#[derive(Clone)]
+pub(super) struct InputCounters {
+    /// The input's `id`, else its type and place in the config (`stdin-0`).
+    pub label: String,
+    /// Its `type`.
+    pub kind: &'static str,
+    pub context: InputContext,
+    /// Whether it has a `parser` (and so parse counters).
+    pub parses: bool,
+}
+
+impl InputCounters {
+    pub fn new(index: usize, input: &InputConfig, context: InputContext) -> Self {
+        let kind = match &input.kind {
+            InputKind::Stdin => "stdin",
+            InputKind::Generator { .. } => "generator",
+            InputKind::Filestream(_) => "filestream",
+            InputKind::Syslog(_) => "syslog",
+            InputKind::Conntrack(_) => "conntrack",
+            InputKind::Flows(_) => "flows",
+        };
+        let label = (input.common.id.clone()).unwrap_or_else(|| format!("{kind}-{index}"));
+        InputCounters {
+            label,
+            kind,
+            context,
+            parses: input.common.parser.is_some(),
+        }
+    }
+
+    /// Its counters by group (`parse`, `syslog`, `conntrack`, `flows`): only those its
+    /// type has.
+    pub fn groups(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
+        let c = &self.context;
+        let mut groups = Vec::new();
+        if self.parses {
+            groups.push(("parse", c.parse.snapshot().to_vec()));
+        }
+        match self.kind {
+            "syslog" => groups.push(("syslog", c.syslog.counters().to_vec())),
+            "conntrack" => groups.push(("conntrack", c.conntrack.counters().to_vec())),
+            "flows" => groups.push(("flows", c.flows.counters().to_vec())),
+            _ => {}
+        }
+        groups
+    }
 }
 
 impl Counters {
+    /// The totals by name, in a fixed order (for the metrics line).
     fn snapshot(&self) -> Vec<(&'static str, u64)> {
         let mut all = self.output.snapshot().to_vec();
-        all.extend(self.inputs.parse.snapshot());
-        all.extend(self.inputs.syslog.counters());
-        all.extend(self.inputs.conntrack.counters());
-        all.extend(self.inputs.flows.counters());
+        for input in &self.inputs {
+            for (name, value) in input.groups().into_iter().flat_map(|(_, g)| g) {
+                match all.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, total)) => *total += value,
+                    None => all.push((name, value)),
+                }
+            }
+        }
         if let Some(disk) = &self.disk {
             all.extend(DiskCounters::snapshot(&disk.counters));
         }

@@ -1,7 +1,8 @@
 //! `lumberwatch run`: wires inputs, the disk queue, the bounded in-memory queue and
-//! the output together, says what it does (metrics line, stall warning), and shuts down
-//! without losing what was accepted.
+//! the output together, says what it does (metrics line, stall warning, the stats
+//! endpoint), and shuts down without losing what was accepted.
 
+mod endpoint;
 mod metrics;
 mod spooling;
 mod watch;
@@ -21,7 +22,7 @@ use crate::event::{AgentInfo, Event};
 use crate::input::{InputContext, Outlet};
 use crate::output::{AckSink, AckSinks, LogstashOutput, OutputStats, run_console};
 use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
-use metrics::Counters;
+use metrics::{Counters, InputCounters};
 use spooling::Spooling;
 use watch::Watch;
 
@@ -45,7 +46,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     on_stats: impl FnOnce(Arc<OutputStats>),
 ) -> anyhow::Result<RunSummary> {
+    let started = std::time::Instant::now();
     let agent = AgentInfo::new(&config.metadata_beat, config.name.as_deref());
+    // Bound first: a port in use fails the start before anything runs.
+    let stats_listener = match config.http.enabled {
+        true => Some(endpoint::bind(&config.http).await?),
+        false => None,
+    };
     let (tx, rx) = mpsc::channel::<Event>(config.queue_mem_events.max(1));
     // Only file inputs resume, so only they need (and create) the registry.
     let registry = if config
@@ -96,19 +103,19 @@ pub async fn run(
         .as_ref()
         .and_then(|s| s.start(&tx, registry.clone(), config.queue_mem_events));
 
-    let context = InputContext {
-        stats: watch.as_ref().map(|w| w.feed()),
-        ..InputContext::default()
-    };
+    let feed = watch.as_ref().map(|w| w.feed());
     let state_flusher = watch
         .clone()
         .map(|w| tokio::spawn(w.run_flusher(config.stats.flush)));
     let mut inputs = JoinSet::new();
-    for input in &config.inputs {
+    let mut input_counters = Vec::new();
+    for (index, input) in config.inputs.iter().enumerate() {
+        // Each input counts into its own counters: the endpoint shows them per input.
         let context = InputContext {
-            stats: (context.stats.as_ref()).map(|f| f.for_input(input.common.id.as_deref())),
-            ..context.clone()
+            stats: (feed.as_ref()).map(|f| f.for_input(input.common.id.as_deref())),
+            ..InputContext::default()
         };
+        input_counters.push(InputCounters::new(index, input, context.clone()));
         let queue = match (&spooled_tx, &spooling) {
             (Some(spooled), Some(s)) if s.takes(input) => spooled.clone(),
             _ => tx.clone(),
@@ -124,13 +131,34 @@ pub async fn run(
         let disk = (spooling.as_ref().expect("rules open the disk queue").disk).writer();
         tokio::spawn(w.run_rules(agent.clone(), disk, outlet))
     });
+    let output_queue = tx.downgrade();
     drop(tx);
     drop(spooled_tx);
     let counters = Counters {
         output: output_stats.clone(),
-        inputs: context,
+        output_type: match &config.output {
+            OutputConfig::Logstash(_) => "logstash",
+            OutputConfig::Console { .. } => "console",
+        },
+        inputs: input_counters,
         disk: spooling.as_ref().map(|s| s.disk.clone()),
+        queued: queued.clone(),
+        rules: watch.as_ref().and_then(|w| w.rule_counts()),
+        registry: registry.clone(),
     };
+    let stats_endpoint = stats_listener.map(|listener| {
+        let endpoint = endpoint::Endpoint {
+            counters: counters.clone(),
+            agent: agent.clone(),
+            started,
+            queue_max: config.queue_mem_events.max(1),
+            // A weak handle: the endpoint must not keep the queue open at shutdown.
+            queue_len: Box::new(move || {
+                (output_queue.upgrade()).map_or(0, |q| q.max_capacity() - q.capacity())
+            }),
+        };
+        tokio::spawn(endpoint::serve(listener, Arc::new(endpoint)))
+    });
     let period = config.logging.metrics_period;
     let metrics = (config.logging.metrics_enabled && !period.is_zero())
         .then(|| tokio::spawn(metrics::log_metrics(counters, period)));
@@ -218,7 +246,7 @@ pub async fn run(
             }
         }
     };
-    for task in [metrics, stalls].into_iter().flatten() {
+    for task in [metrics, stalls, stats_endpoint].into_iter().flatten() {
         task.abort();
     }
     if let Some(spooling) = &spooling {

@@ -3,6 +3,7 @@
 //! reports written to the disk queue (so an outage of Logstash, or a crash, loses none of
 //! them), and the state saved periodically and at shutdown.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::input::Outlet;
 use crate::input::parsing::{StatsFeed, unix_now};
 use crate::queue::DiskWriter;
 use crate::registry::{RegistryError, StatsFile};
-use crate::rules::{AlertTemplates, Detail, Engine};
+use crate::rules::{Alert, AlertTemplates, Detail, Engine, State};
 use crate::stats::Stats;
 
 /// The statistics (and rules, when configured) of one run.
@@ -28,6 +29,47 @@ struct Rules {
     engine: Arc<Mutex<Engine>>,
     file: StatsFile,
     interval: Duration,
+    counts: Arc<RuleCounts>,
+}
+
+/// What each rule put out since the start, by rule name: every configured rule, from 0.
+#[derive(Debug)]
+pub(super) struct RuleCounts(Mutex<BTreeMap<String, RuleCount>>);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RuleCount {
+    /// Episodes opened (again, with `realert`).
+    pub fired: u64,
+    pub resolved: u64,
+    pub reports: u64,
+}
+
+impl RuleCounts {
+    pub fn new<'a>(rules: impl IntoIterator<Item = &'a str>) -> Self {
+        let counts = rules
+            .into_iter()
+            .map(|name| (name.to_string(), RuleCount::default()))
+            .collect();
+        RuleCounts(Mutex::new(counts))
+    }
+
+    fn count(&self, alert: &Alert) {
+        let mut counts = locked(&self.0);
+        let count = counts.entry(alert.rule.clone()).or_default();
+        match &alert.detail {
+            Detail::Episode(e) if e.state == State::Firing => count.fired += 1,
+            Detail::Episode(_) => count.resolved += 1,
+            Detail::Report(_) => count.reports += 1,
+        }
+    }
+
+    /// Every rule's counts, by name.
+    pub fn snapshot(&self) -> Vec<(String, RuleCount)> {
+        locked(&self.0)
+            .iter()
+            .map(|(name, count)| (name.clone(), *count))
+            .collect()
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,10 +102,12 @@ impl Watch {
                 engine.restore(snapshot).map_err(|e| mismatch(&file, &e))?;
                 info!(path = %file.path().display(), open_episodes = engine.open_episodes(), "rule state restored");
             }
+            let names = config.rules.iter().map(|r| r.name.as_str());
             Some(Rules {
                 engine: Arc::new(Mutex::new(engine)),
                 file,
                 interval: config.rules_check_interval,
+                counts: Arc::new(RuleCounts::new(names)),
             })
         };
         Ok(Some(Watch {
@@ -80,6 +124,11 @@ impl Watch {
 
     pub fn has_rules(&self) -> bool {
         self.rules.is_some()
+    }
+
+    /// What each rule has put out, when there are rules.
+    pub fn rule_counts(&self) -> Option<Arc<RuleCounts>> {
+        self.rules.as_ref().map(|r| r.counts.clone())
     }
 
     /// Writes the statistics and the rule state (expired buckets dropped first).
@@ -133,6 +182,7 @@ impl Watch {
                 .iter()
                 .map(|a| {
                     log_alert(a);
+                    rules.counts.count(a);
                     a.to_event(&mut templates)
                 })
                 .collect();
@@ -183,5 +233,73 @@ fn log_alert(a: &crate::rules::Alert) {
     match &a.detail {
         Detail::Episode(_) => info!(rule = %a.rule, "alert: {}", a.message()),
         Detail::Report(_) => info!(rule = %a.rule, "report: {}", a.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Condition, Episode, Measure, Report};
+
+    fn episode(rule: &str, state: State) -> Alert {
+        let watch = crate::rules::Watch {
+            measure: Measure::Events,
+            window_secs: 60,
+            threshold: None,
+            condition: Condition::Below,
+            realert_secs: 0,
+        };
+        Alert {
+            rule: rule.into(),
+            at: 0,
+            key_field: "source.ip".into(),
+            detail: Detail::Episode(Episode {
+                key: "10.0.0.1".into(),
+                action: "flatline",
+                state,
+                watch,
+                observed: 0,
+                last_seen: None,
+                lasted_secs: 60,
+            }),
+        }
+    }
+
+    #[test]
+    fn rule_counts_start_at_zero_for_every_rule_and_count_by_kind() {
+        let counts = RuleCounts::new(["quiet", "daily"]);
+        let zero = RuleCount::default();
+        assert_eq!(
+            counts.snapshot(),
+            vec![("daily".into(), zero), ("quiet".into(), zero)]
+        );
+        counts.count(&episode("quiet", State::Firing));
+        counts.count(&episode("quiet", State::Firing));
+        counts.count(&episode("quiet", State::Resolved));
+        counts.count(&Alert {
+            rule: "daily".into(),
+            at: 0,
+            key_field: "source.ip".into(),
+            detail: Detail::Report(Report {
+                key: None,
+                label: "daily report 2026-03-01".into(),
+                period_start: 0,
+                period_end: 86_400,
+                counts: crate::stats::Counts::default(),
+                first_seen: None,
+                last_seen: None,
+                keys: 0,
+            }),
+        });
+        let quiet = RuleCount {
+            fired: 2,
+            resolved: 1,
+            reports: 0,
+        };
+        let daily = RuleCount { reports: 1, ..zero };
+        assert_eq!(
+            counts.snapshot(),
+            vec![("daily".into(), daily), ("quiet".into(), quiet)]
+        );
     }
 }

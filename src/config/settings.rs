@@ -1,5 +1,6 @@
-//! The top level of the config: general settings, `path.*`, `queue.*`, `logging.*`, and
-//! handing `lumberwatch.inputs` / `filebeat.inputs` and `output.*` to their modules.
+//! The top level of the config: general settings, `path.*`, `queue.*`, `logging.*`,
+//! `http.*` (the stats endpoint), and handing `lumberwatch.inputs` / `filebeat.inputs`
+//! and `output.*` to their modules.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use super::section::{Problems, Schema, Section, wrong_type};
 use super::yaml::Node;
 use super::{
-    Config, ConfigError, LoggingConfig, Problem, StatsConfig, inputs, output, queue, rules,
+    Config, ConfigError, HttpConfig, LoggingConfig, Problem, StatsConfig, inputs, output, queue,
+    rules,
 };
 
 const ROOT: Schema = Schema {
@@ -22,6 +24,7 @@ const ROOT: Schema = Schema {
         "fields_under_root",
         "queue",
         "logging",
+        "http",
     ],
     not_supported: &[(
         "cloud",
@@ -29,7 +32,6 @@ const ROOT: Schema = Schema {
     )],
     not_yet: &[
         "processors",
-        "http",
         "setup",
         "monitoring",
         "xpack",
@@ -83,7 +85,7 @@ const PATH: Schema = Schema {
 };
 
 const LOGGING: Schema = Schema {
-    keys: &["level", "metrics"],
+    keys: &["level", "json", "metrics"],
     not_supported: &[],
     not_yet: &[
         "to_stderr",
@@ -92,7 +94,6 @@ const LOGGING: Schema = Schema {
         "to_files",
         "files",
         "selectors",
-        "json",
         "ecs",
         "event_data",
     ],
@@ -102,6 +103,15 @@ const LOGGING_METRICS: Schema = Schema {
     keys: &["enabled", "period"],
     not_supported: &[],
     not_yet: &["namespaces"],
+};
+
+const HTTP: Schema = Schema {
+    keys: &["enabled", "host", "port"],
+    not_supported: &[
+        ("named_pipe", Some("named pipes are a Windows feature")),
+        ("pprof", Some("pprof is Go's profiler")),
+    ],
+    not_yet: &[],
 };
 
 const LOG_LEVELS: [&str; 4] = ["error", "warning", "info", "debug"];
@@ -199,6 +209,7 @@ pub(crate) fn build(tree: &Node, origin: &str, problems: &Problems) -> Result<Co
         rules_check_interval: rules::check_interval(&lumberwatch)?,
         stats,
         logging: logging(&root)?,
+        http: http(&root)?,
     })
 }
 
@@ -264,7 +275,64 @@ fn logging(root: &Section<'_>) -> Result<LoggingConfig, ConfigError> {
     }
     Ok(LoggingConfig {
         level,
+        json: logging.bool("json")?.unwrap_or(false),
         metrics_enabled: metrics.bool("enabled")?.unwrap_or(true),
         metrics_period,
     })
+}
+
+/// `http`: the stats endpoint. The host is checked here, resolved when the agent binds.
+fn http(root: &Section<'_>) -> Result<HttpConfig, ConfigError> {
+    let http = root.child("http", &HTTP)?;
+    let defaults = HttpConfig::default();
+    let host = match http.string("host")? {
+        None => None,
+        Some(host) => {
+            let host = host.trim().to_string();
+            if let Err(msg) = check_host(&host) {
+                return Err(http.error(http.line_of("host"), "host", Problem::Invalid(msg)));
+            }
+            Some(host)
+        }
+    };
+    let port = http.int("port", 0, 65535, "a port number (0 to 65535)")?;
+    Ok(HttpConfig {
+        enabled: http.bool("enabled")?.unwrap_or(defaults.enabled),
+        host,
+        port: port.map_or(defaults.port, |p| {
+            u16::try_from(p).expect("checked to be in 0..=65535")
+        }),
+    })
+}
+
+/// An IP address (IPv6 with or without brackets) or a host name, without a port.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("must not be empty (leave it out for localhost)".into());
+    }
+    if host.starts_with("unix:") || host.starts_with("npipe:") {
+        return Err(format!(
+            "{host:?}: unix sockets and named pipes are not supported yet; give an IP address or host name"
+        ));
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name_ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if name_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{host:?} is not an IP address or host name (the port goes in http.port)"
+        ))
+    }
 }

@@ -47,6 +47,7 @@ pub struct Config {
     /// `lumberwatch.rules_check_interval` (default 30s): how often the rules are evaluated.
     pub rules_check_interval: Duration,
     pub logging: LoggingConfig,
+    pub http: HttpConfig,
 }
 
 /// `lumberwatch.stats`.
@@ -113,9 +114,11 @@ impl Config {
             rules_check_interval: Duration::from_secs(30),
             logging: LoggingConfig {
                 level: "info".into(),
+                json: false,
                 metrics_enabled: true,
                 metrics_period: Duration::from_secs(30),
             },
+            http: HttpConfig::default(),
         }
     }
 }
@@ -210,9 +213,34 @@ impl Default for QueueFlush {
 pub struct LoggingConfig {
     /// `logging.level`: error, warning, info (default), debug.
     pub level: String,
+    /// `logging.json` (default false): one JSON object per line on stderr.
+    pub json: bool,
     /// `logging.metrics.enabled` (default true) and `logging.metrics.period` (default 30s).
     pub metrics_enabled: bool,
     pub metrics_period: Duration,
+}
+
+/// `http`: the stats endpoint, with the Beats' names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// `http.enabled` (default false).
+    pub enabled: bool,
+    /// `http.host`: an IP address or host name. `None` (the default) is `localhost`,
+    /// bound on a loopback address only: the endpoint is unauthenticated, so it is
+    /// reachable from elsewhere only when a host says so.
+    pub host: Option<String>,
+    /// `http.port` (default 5066; 0 picks a free port, which is logged).
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: false,
+            host: None,
+            port: 5066,
+        }
+    }
 }
 
 /// Settings every input has (Filebeat names).

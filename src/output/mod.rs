@@ -52,11 +52,33 @@ pub struct OutputStats {
     /// connections × max(pipelining, 1) × bulk_max_size. A gauge's high-water mark, not
     /// in [`OutputStats::snapshot`].
     pub events_outstanding_max: AtomicU64,
+    /// How long the last fully acked batch waited from its write to its last ack, and
+    /// the sum of that over every acked batch (both in microseconds; the mean is the sum
+    /// over `batches_acked_total`). Not in [`OutputStats::snapshot`].
+    pub ack_latency_last_micros: AtomicU64,
+    pub ack_latency_micros_total: AtomicU64,
 }
 
 impl OutputStats {
     pub fn acked(&self) -> u64 {
         self.events_acked_total.load(Relaxed)
+    }
+
+    /// A batch fully acked `latency` after it was written.
+    fn batch_acked(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.ack_latency_last_micros.store(micros, Relaxed);
+        self.ack_latency_micros_total.fetch_add(micros, Relaxed);
+        self.batches_acked_total.fetch_add(1, Relaxed);
+    }
+
+    /// The last batch's ack latency and the mean over all acked batches (zero before
+    /// the first ack).
+    pub fn ack_latency(&self) -> (Duration, Duration) {
+        let last = Duration::from_micros(self.ack_latency_last_micros.load(Relaxed));
+        let total = self.ack_latency_micros_total.load(Relaxed);
+        let batches = self.batches_acked_total.load(Relaxed).max(1);
+        (last, Duration::from_micros(total / batches))
     }
 
     /// `(name, value)` pairs, for the periodic metrics line and the stats endpoint.
@@ -230,5 +252,23 @@ impl LogstashOutput {
     /// Resolves once the queue is closed and every event taken from it is acked.
     pub async fn finished(mut self) {
         while self.workers.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_latency_is_the_last_batch_and_the_mean_of_all() {
+        let stats = OutputStats::default();
+        assert_eq!(stats.ack_latency(), (Duration::ZERO, Duration::ZERO));
+        stats.batch_acked(Duration::from_millis(10));
+        stats.batch_acked(Duration::from_millis(30));
+        assert_eq!(
+            stats.ack_latency(),
+            (Duration::from_millis(30), Duration::from_millis(20))
+        );
+        assert_eq!(stats.batches_acked_total.load(Relaxed), 2);
     }
 }

@@ -48,6 +48,8 @@ enum End {
 struct InFlight {
     events: Vec<Event>,
     acked: usize,
+    /// When its write began: the ack latency is measured from here.
+    written: Instant,
 }
 
 pub struct Worker {
@@ -184,7 +186,7 @@ impl Worker {
                         deadline = Instant::now() + settings.timeout;
                     }
                     let n = events.len() as u64;
-                    inflight.push_back(InFlight { events, acked: 0 });
+                    inflight.push_back(InFlight { events, acked: 0, written: Instant::now() });
                     let written = timeout(settings.timeout, wr.write_all(&frames.bytes)).await;
                     let bytes = frames.bytes.len() as u64;
                     encoders.recycle(frames);
@@ -227,9 +229,10 @@ impl Worker {
                         self.backoff.reset();
                     }
                     if seq_n == oldest.events.len() {
+                        let latency = oldest.written.elapsed();
                         let done = inflight.pop_front().map_or(0, |b| b.events.len());
                         self.window.on_success(done);
-                        self.shared.stats.batches_acked_total.fetch_add(1, Relaxed);
+                        self.shared.stats.batch_acked(latency);
                     }
                 }
                 () = sleep_until(deadline), if !inflight.is_empty() => break Err(SessionError::AckTimeout(settings.timeout)),

@@ -1,10 +1,11 @@
-//! Top-level settings: general, `path`, `queue`, `logging`, and Filebeat keys we lack.
+//! Top-level settings: general, `path`, `queue`, `logging`, `http`, and Filebeat keys we
+//! lack.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::config::LoggingConfig;
+use crate::config::{HttpConfig, LoggingConfig};
 
 #[test]
 fn defaults() {
@@ -20,6 +21,7 @@ fn defaults() {
         config.logging,
         LoggingConfig {
             level: "info".into(),
+            json: false,
             metrics_enabled: true,
             metrics_period: Duration::from_secs(30)
         }
@@ -31,7 +33,7 @@ fn every_general_setting_is_read() {
     let text = format!(
         "{MINIMAL}path.data: /var/lib/lumberwatch\nname: web-01\ntags: [a, b]\nfields: {{dc: east, rack: 4}}\n\
          fields_under_root: true\nlumberwatch.beat: filebeat\nqueue.mem.events: 4096\nlogging:\n  level: debug\n  \
-         metrics.enabled: false\n  metrics.period: 1m\n"
+         json: true\n  metrics.enabled: false\n  metrics.period: 1m\n"
     );
     let config = ok(&text);
     assert_eq!(config.path_data, PathBuf::from("/var/lib/lumberwatch"));
@@ -48,6 +50,7 @@ fn every_general_setting_is_read() {
         config.logging,
         LoggingConfig {
             level: "debug".into(),
+            json: true,
             metrics_enabled: false,
             metrics_period: Duration::from_secs(60)
         }
@@ -133,7 +136,7 @@ fn empty_beat_name_is_rejected() {
 fn filebeat_features_we_lack_are_not_silently_accepted() {
     let cases = [
         ("processors:\n  - add_host_metadata: ~", "processors"),
-        ("http.enabled: true", "http"),
+        ("logging.ecs: true", "logging.ecs"),
         ("setup.kibana.host: localhost", "setup"),
         ("monitoring.enabled: false", "monitoring"),
         ("filebeat.registry.path: registry", "filebeat.registry.path"),
@@ -150,6 +153,74 @@ fn filebeat_features_we_lack_are_not_silently_accepted() {
             format!("config.yml:4: {key}: not supported yet"),
             "{line}"
         );
+    }
+}
+
+#[test]
+fn http_takes_the_beats_names_and_stays_on_loopback_by_default() {
+    assert_eq!(ok(MINIMAL).http, HttpConfig::default());
+    assert_eq!(
+        HttpConfig::default(),
+        HttpConfig {
+            enabled: false,
+            host: None,
+            port: 5066
+        }
+    );
+    let config = ok(&format!(
+        "{MINIMAL}http:\n  enabled: true\n  host: 0.0.0.0\n  port: 5067\n"
+    ));
+    assert_eq!(
+        config.http,
+        HttpConfig {
+            enabled: true,
+            host: Some("0.0.0.0".into()),
+            port: 5067
+        }
+    );
+    for host in [
+        "127.0.0.1",
+        "::1",
+        "[::1]",
+        "localhost",
+        "stats.example.net",
+    ] {
+        let config = ok(&format!("{MINIMAL}http.host: \"{host}\"\n"));
+        assert_eq!(config.http.host.as_deref(), Some(host));
+    }
+    assert_eq!(ok(&format!("{MINIMAL}http.port: 0\n")).http.port, 0);
+}
+
+#[test]
+fn http_mistakes_are_one_line_each() {
+    let cases = [
+        (
+            "http.port: 70000\n",
+            "config.yml:4: http.port: expected a port number (0 to 65535), got 70000",
+        ),
+        (
+            "http.host: \"127.0.0.1:5066\"\n",
+            "config.yml:4: http.host: \"127.0.0.1:5066\" is not an IP address or host name (the port goes in http.port)",
+        ),
+        (
+            "http.host: \"\"\n",
+            "config.yml:4: http.host: must not be empty (leave it out for localhost)",
+        ),
+        (
+            "http.host: unix:///run/lumberwatch.sock\n",
+            "config.yml:4: http.host: \"unix:///run/lumberwatch.sock\": unix sockets and named pipes are not supported yet; give an IP address or host name",
+        ),
+        (
+            "http:\n  enabled: true\n  pprof.enabled: true\n",
+            "config.yml:6: http.pprof: not supported by lumberwatch (pprof is Go's profiler)",
+        ),
+        (
+            "http.enabled: yes please\n",
+            "config.yml:4: http.enabled: expected a boolean (true or false), got \"yes please\"",
+        ),
+    ];
+    for (extra, expected) in cases {
+        assert_eq!(err(&format!("{MINIMAL}{extra}")), expected, "{extra}");
     }
 }
 

@@ -81,6 +81,32 @@ const CASES: &[(&str, &str, &str)] = &[
         "unknown key",
     ),
     (
+        "logging.json: [yes] # <-\n{in}{out}",
+        "logging.json",
+        "expected a boolean",
+    ),
+    ("http: 5 # <-\n{in}{out}", "http", "expected a mapping"),
+    (
+        "http.enabled: {a: b} # <-\n{in}{out}",
+        "http.enabled",
+        "expected a boolean",
+    ),
+    (
+        "http.port: [5066] # <-\n{in}{out}",
+        "http.port",
+        "expected a port number",
+    ),
+    (
+        "http.host: {a: b} # <-\n{in}{out}",
+        "http.host",
+        "expected a string, got a mapping",
+    ),
+    (
+        "http.prot: 5066 # <-\n{in}{out}",
+        "http.prot",
+        "unknown key",
+    ),
+    (
         "lumberwatch.beat: {a: 1} # <-\n{in}{out}",
         "lumberwatch.beat",
         "expected a string, got a mapping",

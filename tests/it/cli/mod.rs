@@ -21,6 +21,7 @@ mod config;
 mod connections;
 mod disk_queue;
 mod hostile;
+mod http;
 mod output;
 mod receive;
 mod rig;
