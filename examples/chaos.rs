@@ -343,36 +343,18 @@ fn arrived(dir: &Path) -> Arrived {
     a
 }
 
-/// What the agent's disk queue holds (`len u32 | crc32 u32 | json` records).
+/// What the agent's disk queue holds, read after a kill.
 fn accepted_in_queue(dir: &Path, syslog: &mut BTreeSet<u64>, alerts: &mut HashSet<String>) {
-    let Ok(entries) = std::fs::read_dir(dir.join("data/spool")) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.path().extension().is_none_or(|e| e != "seg") {
-            continue;
-        }
-        let bytes = std::fs::read(entry.path()).unwrap_or_default();
-        let mut at = 0;
-        while let Some(header) = bytes.get(at..at + 8) {
-            let len = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
-            let crc = u32::from_be_bytes(header[4..].try_into().unwrap());
-            let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
-                break; // a torn tail: never accepted
-            };
-            if crc32fast::hash(payload) != crc {
-                break;
+    let payloads = lumberwatch::queue::payloads(&dir.join("data/spool")).unwrap_or_default();
+    for payload in payloads {
+        match classify(&String::from_utf8_lossy(&payload)) {
+            Kind::Syslog(n) => {
+                syslog.insert(n);
             }
-            match classify(&String::from_utf8_lossy(payload)) {
-                Kind::Syslog(n) => {
-                    syslog.insert(n);
-                }
-                Kind::Alert(json) => {
-                    alerts.insert(json);
-                }
-                Kind::File(_) | Kind::Other => {}
+            Kind::Alert(json) => {
+                alerts.insert(json);
             }
-            at += 8 + len;
+            Kind::File(_) | Kind::Other => {}
         }
     }
 }

@@ -7,6 +7,7 @@ mod segment;
 mod stage;
 
 pub use disk::{DISK_SOURCE, DiskCounters, DiskError, DiskQueue, DiskWriter, Reopened};
+pub use segment::payloads;
 pub use stage::{run_housekeeping, run_reader, run_writer};
 
 #[cfg(test)]

@@ -66,6 +66,27 @@ pub fn decode(bytes: &[u8]) -> Next<'_> {
     Next::Record(payload, HEADER_BYTES + len)
 }
 
+/// The payloads of every whole, valid record in the segment files under `dir`, oldest
+/// segment first: what a disk queue holds, acked or not (for tools and tests that look
+/// at a stopped agent's queue).
+pub fn payloads(dir: &Path) -> io::Result<Vec<Vec<u8>>> {
+    let mut segments: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| first_of(&p).map(|first| (first, p)))
+        .collect();
+    segments.sort();
+    let mut out = Vec::new();
+    for (_, path) in segments {
+        let bytes = std::fs::read(&path)?;
+        let mut at = 0;
+        while let Next::Record(payload, used) = decode(&bytes[at..]) {
+            out.push(payload.to_vec());
+            at += used;
+        }
+    }
+    Ok(out)
+}
+
 /// What a segment file holds: how many whole, valid records and the bytes they take.
 /// Anything after them (a torn or corrupt tail) is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +227,21 @@ mod tests {
         flipped[9] ^= 1;
         assert_eq!(decode(&flipped), Next::Corrupt);
         assert_eq!(decode(&[0xff; 8]), Next::Corrupt, "length over the limit");
+    }
+
+    #[test]
+    fn payloads_are_read_in_segment_order_up_to_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = Vec::new();
+        encode(b"b", &mut first);
+        encode(b"c", &mut first);
+        first.push(0xff); // torn
+        std::fs::write(file_name(dir.path(), 10), &first).unwrap();
+        let mut older = Vec::new();
+        encode(b"a", &mut older);
+        std::fs::write(file_name(dir.path(), 9), &older).unwrap();
+        std::fs::write(dir.path().join("acked"), b"9\n").unwrap();
+        assert_eq!(payloads(dir.path()).unwrap(), [b"a", b"b", b"c"]);
     }
 
     #[test]

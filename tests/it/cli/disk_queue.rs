@@ -6,28 +6,13 @@ use std::net::TcpStream;
 
 use super::*;
 
-/// Records in the disk queue's segment files (`len u32 | crc32 u32 | json`).
+/// What the disk queue holds (acked or not).
 fn queued_records(spool: &Path) -> Vec<Value> {
-    let Ok(entries) = std::fs::read_dir(spool) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        if entry.path().extension().is_none_or(|x| x != "seg") {
-            continue;
-        }
-        let bytes = std::fs::read(entry.path()).unwrap_or_default();
-        let mut at = 0;
-        while let Some(h) = bytes.get(at..at + 8) {
-            let len = u32::from_be_bytes(h[..4].try_into().unwrap()) as usize;
-            let Some(json) = bytes.get(at + 8..at + 8 + len) else {
-                break;
-            };
-            out.push(serde_json::from_slice(json).unwrap());
-            at += 8 + len;
-        }
-    }
-    out
+    let payloads = lumberwatch::queue::payloads(spool).unwrap_or_default();
+    payloads
+        .iter()
+        .map(|p| serde_json::from_slice(p).unwrap())
+        .collect()
 }
 
 fn down_port() -> u16 {
@@ -42,6 +27,19 @@ fn numbers(events: &[Value], prefix: &str) -> Vec<u64> {
         .collect();
     n.sort_unstable();
     n
+}
+
+/// Waits for `n` events at the receiver, then stops the agent cleanly.
+fn all_arrive(receiver: &ReceiverProc, mut run: Proc, n: usize) -> Proc {
+    poll(
+        &format!("all {n} events arrive after the restart"),
+        COMMAND_LIMIT,
+        || (receiver.events_so_far().len() >= n).then_some(()),
+        || run.describe(),
+    );
+    run.signal(libc::SIGTERM);
+    assert!(run.wait(COMMAND_LIMIT).success(), "{}", run.describe());
+    run
 }
 
 #[test]
@@ -59,7 +57,7 @@ fn syslog_accepted_while_logstash_is_down_survives_a_sigkill_and_a_stall_is_said
         ),
     );
     let path = config.display().to_string();
-    let mut run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
+    let run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
     let mut conn = poll(
         "the syslog input listens",
         COMMAND_LIMIT,
@@ -81,25 +79,9 @@ fn syslog_accepted_while_logstash_is_down_survives_a_sigkill_and_a_stall_is_said
         },
         || run.describe(),
     );
-    run.signal(libc::SIGKILL);
-    run.wait(COMMAND_LIMIT);
+    let (receiver, run) = crash_then_recover(run, d, port, &path);
     drop(conn);
-
-    let receiver = ReceiverProc::start(
-        d,
-        &format!("127.0.0.1:{port}"),
-        &d.join("events.jsonl"),
-        &[],
-    );
-    let mut run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
-    poll(
-        "every message arrives after the restart",
-        COMMAND_LIMIT,
-        || (receiver.events_so_far().len() >= 500).then_some(()),
-        || run.describe(),
-    );
-    run.signal(libc::SIGTERM);
-    assert!(run.wait(COMMAND_LIMIT).success(), "{}", run.describe());
+    let run = all_arrive(&receiver, run, 500);
     assert!(
         run.stderr()
             .contains("events not acked before the last stop are shipped again"),
@@ -141,7 +123,7 @@ fn with_events_all_file_offsets_move_on_once_the_disk_holds_the_lines() {
         ),
     );
     let path = config.display().to_string();
-    let mut run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
+    let run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
     let registry = d.join("data/registry/filestream.json");
     poll(
         "the file's offset reaches its end with Logstash down",
@@ -154,25 +136,9 @@ fn with_events_all_file_offsets_move_on_once_the_disk_holds_the_lines() {
         || run.describe(),
     );
     assert_eq!(queued_records(&d.join("data/spool")).len(), 300);
-    run.signal(libc::SIGKILL);
-    run.wait(COMMAND_LIMIT);
-
     // The lines come from the disk queue now, not from the file again.
-    let receiver = ReceiverProc::start(
-        d,
-        &format!("127.0.0.1:{port}"),
-        &d.join("events.jsonl"),
-        &[],
-    );
-    let mut run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
-    poll(
-        "every line arrives",
-        COMMAND_LIMIT,
-        || (receiver.events_so_far().len() >= 300).then_some(()),
-        || run.describe(),
-    );
-    run.signal(libc::SIGTERM);
-    assert!(run.wait(COMMAND_LIMIT).success(), "{}", run.describe());
+    let (receiver, run) = crash_then_recover(run, d, port, &path);
+    all_arrive(&receiver, run, 300);
     let (events, _) = receiver.stop();
     assert_eq!(
         numbers(&events, "line "),

@@ -373,6 +373,22 @@ fn logstash_output(host: &str, ssl: &str) -> String {
 
 const QUIET: &str = "logging.level: info\nlogging.metrics.enabled: false\n";
 
+/// SIGKILLs `run`, brings "Logstash" (a receiver writing `dir/events.jsonl`) up on
+/// `port` and starts the agent again with `config`: a crash during an outage, then the
+/// recovery.
+fn crash_then_recover(mut run: Proc, dir: &Path, port: u16, config: &str) -> (ReceiverProc, Proc) {
+    run.signal(libc::SIGKILL);
+    run.wait(COMMAND_LIMIT);
+    let listen = format!("127.0.0.1:{port}");
+    let receiver = ReceiverProc::start(dir, &listen, &dir.join("events.jsonl"), &[]);
+    let run = Proc::spawn(
+        "run",
+        lumberwatch(dir, &["run", "-c", config]),
+        Stdio::null(),
+    );
+    (receiver, run)
+}
+
 /// `run -c` with a `type: stdin` input shipping to `addr`; its stdin is handed back.
 fn run_stdin_to(dir: &Path, addr: SocketAddr) -> (Proc, std::process::ChildStdin) {
     let config = write_config(

@@ -125,7 +125,7 @@ fn run_ships_a_flatline_alert_spooled_across_a_sigkill_while_logstash_is_down() 
     drop(udp);
     let config = rules_config(d, port, &udp_addr.to_string());
     let path = config.display().to_string();
-    let mut run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
+    let run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
     let sender = UdpSocket::bind("127.0.0.2:0").expect("bind the sender");
     let spool = d.join("data/spool");
     let state = d.join("data/registry/rules.json");
@@ -147,17 +147,8 @@ fn run_ships_a_flatline_alert_spooled_across_a_sigkill_while_logstash_is_down() 
         "{}",
         run.describe()
     );
-    run.signal(libc::SIGKILL);
-    run.wait(COMMAND_LIMIT);
-
     // Logstash comes back on that port; the agent restarts and ships the spooled alert.
-    let receiver = ReceiverProc::start(
-        d,
-        &format!("127.0.0.1:{port}"),
-        &d.join("events.jsonl"),
-        &[],
-    );
-    let mut run = Proc::spawn("run", lumberwatch(d, &["run", "-c", &path]), Stdio::null());
+    let (receiver, mut run) = crash_then_recover(run, d, port, &path);
     let events = poll(
         "the spooled alert arrives",
         COMMAND_LIMIT,
