@@ -95,8 +95,15 @@ pub(crate) async fn serve(
         let (served, body, log) = (served.clone(), body.clone(), log.clone());
         tokio::spawn(async move {
             let log = log.as_deref().map(|log| (log, peer));
-            if let Err(e) = connection(stream, &served, &body, log).await {
-                eprintln!("rig hello: {peer}: {e}");
+            match connection(stream, &served, &body, log).await {
+                // A client that hangs up mid-download (the poller's stops) is normal.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => eprintln!("rig hello: {peer}: {e}"),
+                Ok(()) => {}
             }
         });
     }
