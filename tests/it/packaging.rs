@@ -68,3 +68,36 @@ fn the_systemd_unit_grants_only_the_network_capabilities_and_confines_the_rest()
     let unique: BTreeSet<&str> = keys.iter().copied().collect();
     assert_eq!(keys.len(), unique.len(), "no key set twice: {keys:?}");
 }
+
+/// `systemd-analyze verify` (systemd's own linter) accepts the unit, with the binary it
+/// starts pointed at the one this build made. Where systemd is not installed, the test
+/// says so and checks nothing more.
+#[test]
+fn systemd_analyze_verifies_the_unit() {
+    let Ok(out) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("systemd-analyze is not installed: the unit is not verified here");
+        return;
+    };
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("packaging/lumberwatch.service")).unwrap();
+    let unit = dir.path().join("lumberwatch.service");
+    std::fs::write(
+        &unit,
+        text.replace("/usr/bin/lumberwatch", env!("CARGO_BIN_EXE_lumberwatch")),
+    )
+    .unwrap();
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
