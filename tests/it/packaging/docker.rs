@@ -237,3 +237,22 @@ fn the_dockerfile_builds_in_one_stage_and_runs_as_a_non_root_user_in_another() {
     }
     assert!(text.contains(r#"CMD ["run", "-c", "/etc/lumberwatch/lumberwatch.yml"]"#));
 }
+
+/// hadolint (the Dockerfile linter; `scripts/lint-packaging.sh` installs it from PyPI)
+/// finds nothing. Where it is not installed, the test says so and checks nothing more.
+#[test]
+fn hadolint_finds_nothing_in_the_dockerfile() {
+    let Ok(out) = std::process::Command::new("hadolint")
+        .arg(repo("Dockerfile"))
+        .output()
+    else {
+        eprintln!("hadolint is not installed (scripts/lint-packaging.sh installs it): not run");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
