@@ -72,13 +72,7 @@ async fn ten_minutes_down_then_back_delivers_everything_with_retries_capped_at_b
     let receiver = serve(addr, None, got.tx.clone()).await;
     drop(down);
     let stats = shipping.finished(Duration::from_secs(120)).await;
-    got.wait_distinct(count as usize, Duration::from_secs(10))
-        .await;
-    assert_eq!(
-        got.duplicates_of_complete(count),
-        0,
-        "nothing was ever sent"
-    );
+    got.exactly_once(count, "nothing was ever sent").await;
     assert_eq!(
         stats.connection_errors_total.load(Relaxed),
         failures,
@@ -147,13 +141,8 @@ async fn half_open_connection_is_dropped_after_timeout_and_everything_resent() {
     let stats = Shipping::start(&cfg, count)
         .finished(Duration::from_secs(30))
         .await;
-    got.wait_distinct(count as usize, Duration::from_secs(10))
+    got.exactly_once(count, "the silent peer took nothing")
         .await;
-    assert_eq!(
-        got.duplicates_of_complete(count),
-        0,
-        "the silent peer took nothing"
-    );
     let conns = front.accepted();
     let noticed = conns[1].at - conns[0].at;
     assert!(
@@ -189,9 +178,7 @@ async fn tls_handshake_that_never_completes_times_out_and_fails_over() {
     let stats = Shipping::start(&cfg, count)
         .finished(Duration::from_secs(30))
         .await;
-    got.wait_distinct(count as usize, Duration::from_secs(10))
-        .await;
-    assert_eq!(got.duplicates_of_complete(count), 0);
+    got.exactly_once(count, "each event once").await;
 
     let logs = logs.text();
     let line = format!(
@@ -264,9 +251,7 @@ async fn a_name_with_several_addresses_connects_to_the_one_that_listens() {
     let stats = Shipping::start(&cfg, count)
         .finished(Duration::from_secs(30))
         .await;
-    got.wait_distinct(count as usize, Duration::from_secs(10))
-        .await;
-    assert_eq!(got.duplicates_of_complete(count), 0);
+    got.exactly_once(count, "each event once").await;
     assert_eq!(
         stats.connection_errors_total.load(Relaxed),
         0,
@@ -308,13 +293,11 @@ async fn loadbalance_with_a_black_holed_host_resends_its_batches_to_the_other() 
     )
     .await;
     let stats = shipping.finished(Duration::from_secs(30)).await;
-    got.wait_distinct(count as usize, Duration::from_secs(10))
-        .await;
-    assert_eq!(
-        got.duplicates_of_complete(count),
-        0,
-        "what the black hole took arrived once, from the other host"
-    );
+    got.exactly_once(
+        count,
+        "what the black hole took arrived once, from the other host",
+    )
+    .await;
     assert!(stats.events_resent_total.load(Relaxed) > 0);
     assert!(stats.connection_errors_total.load(Relaxed) >= 1);
     assert_bounded(&stats, &cfg, 2);
@@ -393,13 +376,7 @@ async fn hostile_server_answers_are_errors_never_panics_and_lose_nothing() {
     let stats = Shipping::start(&cfg, count)
         .finished(Duration::from_secs(30))
         .await;
-    got.wait_distinct(count as usize, Duration::from_secs(10))
-        .await;
-    assert_eq!(
-        got.duplicates_of_complete(count),
-        0,
-        "hostile peers took nothing"
-    );
+    got.exactly_once(count, "hostile peers took nothing").await;
 
     let logs = logs.text();
     for (_, error) in &answers {

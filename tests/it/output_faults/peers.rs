@@ -84,6 +84,13 @@ impl Collector {
         assert_eq!(seen.last(), Some(&count), "no event outside 1..={count}");
         all.len() as u64 - count
     }
+
+    /// Waits for events 1..=count and asserts each arrived exactly once.
+    pub async fn exactly_once(&mut self, count: u64, why: &str) {
+        self.wait_distinct(count as usize, Duration::from_secs(10))
+            .await;
+        assert_eq!(self.duplicates_of_complete(count), 0, "{why}");
+    }
 }
 
 impl Drop for Collector {
