@@ -133,5 +133,8 @@ pub(super) fn stats(s: &Sample) -> Value {
     if let Some(files) = s.registry_files {
         stats["registrar"] = json!({"states": {"current": files}});
     }
+    if let Some(lag) = s.registry_lag_bytes {
+        stats["lumberwatch"]["registry"] = json!({"lag_bytes": lag});
+    }
     stats
 }

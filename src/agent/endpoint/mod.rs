@@ -177,6 +177,8 @@ pub(super) struct Sample {
     pub rules: Vec<(String, RuleCount)>,
     /// Files the registry keeps offsets for (with file inputs).
     pub registry_files: Option<u64>,
+    /// Bytes written to tracked files (still at their path) and not acked yet.
+    pub registry_lag_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -241,8 +243,25 @@ impl Endpoint {
             }),
             rules: c.rules.as_ref().map(|r| r.snapshot()).unwrap_or_default(),
             registry_files: c.registry.as_ref().map(|r| r.files().len() as u64),
+            registry_lag_bytes: c.registry.as_ref().map(|r| registry_lag(&r.files())),
         }
     }
+}
+
+/// What the files the registry tracks hold beyond their acked offsets: each file still
+/// at its path with the same identity (a stat each, at scrape time). A file renamed
+/// away or identified by fingerprint is not counted.
+pub(super) fn registry_lag(
+    files: &std::collections::HashMap<crate::registry::FileKey, crate::registry::FileState>,
+) -> u64 {
+    files
+        .iter()
+        .filter_map(|(key, state)| {
+            let meta = std::fs::metadata(&state.path).ok()?;
+            (crate::registry::FileKey::of(&meta) == *key)
+                .then(|| meta.len().saturating_sub(state.offset))
+        })
+        .sum()
 }
 
 #[cfg(test)]

@@ -162,6 +162,9 @@ pub(super) fn render(s: &Sample) -> String {
     if let Some(files) = s.registry_files {
         out.add("lumberwatch_registry_files", GAUGE, &[], files);
     }
+    if let Some(lag) = s.registry_lag_bytes {
+        out.add("lumberwatch_registry_lag_bytes", GAUGE, &[], lag);
+    }
     out.add(
         "lumberwatch_uptime_seconds",
         GAUGE,
@@ -224,6 +227,7 @@ pub(super) fn help(name: &str) -> &'static str {
         "rule_alerts_total" => "Alerts a rule fired or resolved.",
         "rule_reports_total" => "Reports a rule put out.",
         "registry_files" => "Files the registry keeps offsets for.",
+        "registry_lag_bytes" => "Bytes in tracked files not acked yet.",
         "uptime_seconds" => "Seconds since the agent started.",
         _ => "A lumberwatch metric.",
     }

@@ -89,6 +89,7 @@ fn full_sample() -> Sample {
             ),
         ],
         registry_files: Some(4),
+        registry_lag_bytes: Some(1234),
     }
 }
 
@@ -151,6 +152,7 @@ fn prometheus_text_has_help_and_type_once_per_family_and_parses() {
         "lumberwatch_rule_alerts_total{rule=\"quiet \\\"edge\\\"\",state=\"fired\"} 2",
         "lumberwatch_rule_reports_total{rule=\"daily\"} 1",
         "lumberwatch_registry_files 4",
+        "lumberwatch_registry_lag_bytes 1234",
     ] {
         assert!(
             samples.iter().any(|s| s == expected),
@@ -185,6 +187,7 @@ fn stats_json_has_the_beats_keys_and_lumberwatch_details() {
     assert_eq!(at("/filebeat/events/added"), 120);
     assert_eq!(at("/filebeat/events/done"), 90);
     assert_eq!(at("/registrar/states/current"), 4);
+    assert_eq!(at("/lumberwatch/registry/lag_bytes"), 1234);
     assert_eq!(at("/beat/info/uptime/ms"), 5000);
     assert_eq!(at("/lumberwatch/output/events_outstanding_max"), 500);
     assert_eq!(at("/lumberwatch/output/ack_latency/last_ms"), 30.0);
@@ -330,4 +333,37 @@ async fn connections_past_the_limit_get_503_and_the_held_ones_still_work() {
     .await
     .expect("a slot frees once its connection closes");
     assert!(ok.contains("ephemeral_id"));
+}
+
+#[test]
+fn registry_lag_is_what_tracked_files_hold_past_their_acked_offsets() {
+    use crate::registry::{FileKey, FileState};
+    let dir = tempfile::tempdir().unwrap();
+    let state = |path: &std::path::Path, offset| FileState {
+        path: path.to_path_buf(),
+        offset,
+        updated_secs: 0,
+        input: None,
+    };
+    let (a, b, gone) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("gone"),
+    );
+    std::fs::write(&a, vec![b'x'; 100]).unwrap();
+    std::fs::write(&b, vec![b'x'; 10]).unwrap();
+    let key = |p: &std::path::Path| FileKey::of(&std::fs::metadata(p).unwrap());
+    let mut files = std::collections::HashMap::new();
+    files.insert(key(&a), state(&a, 40));
+    files.insert(key(&b), state(&b, 10));
+    // An entry whose path now holds another file (rotated) counts nothing.
+    files.insert(FileKey::Fingerprint([7; 32]), state(&a, 0));
+    files.insert(
+        FileKey::Inode {
+            device: 0,
+            inode: 1,
+        },
+        state(&gone, 0),
+    );
+    assert_eq!(super::registry_lag(&files), 60);
 }
