@@ -264,8 +264,10 @@ impl Harvester {
             }
             if buf.len() > IDLE_READ_BYTES {
                 // Caught up: give the big buffers back. tokio's `File` keeps one as big
-                // as its largest read; a fresh handle on the same open file has none.
+                // as its largest read; a fresh handle on the same open file has none; the
+                // templates let go of the chunk their events are carved from.
                 buf = vec![0u8; IDLE_READ_BYTES];
+                self.release_chunks(container.as_mut());
                 match self.file.try_clone().await {
                     Ok(fresh) => self.file = tokio::fs::File::from_std(fresh.into_std().await),
                     Err(e) => break Err(read_err(&self.path, lines.position())(e)),
@@ -295,6 +297,14 @@ impl Harvester {
         };
         self.registry.close_source(source);
         result
+    }
+
+    /// An idle harvester's templates let go of their event chunks.
+    fn release_chunks(&mut self, container: Option<&mut ContainerPart>) {
+        self.template.release_chunk();
+        if let Some(c) = container {
+            c.failure_template.release_chunk();
+        }
     }
 
     /// The events of a message that passes the filters (one, or with a parser one per
