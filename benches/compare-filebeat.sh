@@ -15,7 +15,7 @@
 # are stopped (SIGTERM) once the receiver has exited. With --lw-input stdin, lumberwatch
 # reads the same file on stdin instead and exits on its own once everything is acked
 # (the issue 3 figures). --scenarios c3-tls runs only that scenario (comma-separated
-# list of c0-plain, c3-tls). The median of the R runs of each cell is printed,
+# list of c0-plain, c0-tls, c3-plain, c3-tls; --scenarios all for the four). The median of the R runs of each cell is printed,
 # with the ratios lumberwatch/filebeat, and the machine's raw limits (single-core zlib
 # rate on the same lines, nproc, load).
 #
@@ -65,9 +65,10 @@ done
 [[ "$latency_samples" =~ ^[0-9]+$ ]] || { echo "compare-filebeat: --latency-samples must be a number, not $latency_samples" >&2; exit 2; }
 [[ "$lw_input" == file || "$lw_input" == stdin ]] \
     || { echo "compare-filebeat: --lw-input must be file or stdin, not $lw_input" >&2; exit 2; }
+[[ "$scenario_list" == all ]] && scenario_list="c0-plain,c0-tls,c3-plain,c3-tls"
 for sc in ${scenario_list//,/ }; do
-    [[ "$sc" == c0-plain || "$sc" == c3-tls ]] \
-        || { echo "compare-filebeat: unknown scenario $sc (c0-plain, c3-tls)" >&2; exit 2; }
+    [[ "$sc" =~ ^c[03]-(plain|tls)$ ]] \
+        || { echo "compare-filebeat: unknown scenario $sc (c0-plain, c0-tls, c3-plain, c3-tls, all)" >&2; exit 2; }
 done
 (( line_bytes >= 40 )) || { echo "compare-filebeat: --line-bytes must be at least 40" >&2; exit 2; }
 run_timeout="${RUN_TIMEOUT_SECS:-300}"
@@ -412,7 +413,7 @@ PY
 say "$zlib_report"
 
 # ---- the runs ------------------------------------------------------------------------
-scenarios=("c0-plain 0 0" "c3-tls 3 1")
+scenarios=("c0-plain 0 0" "c0-tls 0 1" "c3-plain 3 0" "c3-tls 3 1")
 started=$SECONDS
 for s in "${scenarios[@]}"; do
     read -r scenario level tls <<<"$s"
