@@ -186,13 +186,7 @@ impl Watch {
                     a.to_event(&mut templates)
                 })
                 .collect();
-            let writer = disk.clone();
-            let (events, written) = tokio::task::spawn_blocking(move || {
-                let written = writer.append(&events);
-                (events, written)
-            })
-            .await
-            .expect("the disk writer does not panic");
+            let (events, written) = disk.append_in_background(events).await;
             // The state moves on only once its alerts are durable: a crash in between
             // repeats an alert rather than losing one.
             save_in_background(&self).await;

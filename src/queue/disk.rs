@@ -110,8 +110,19 @@ impl DiskWriter {
         self.0.append(events)
     }
 
-    pub fn queue(&self) -> &Arc<DiskQueue> {
-        &self.0
+    /// [`DiskWriter::append`] on the blocking pool, for async callers: the events come
+    /// back with the outcome (to be settled, or shipped from memory if refused).
+    pub async fn append_in_background(
+        &self,
+        events: Vec<Event>,
+    ) -> (Vec<Event>, Result<usize, DiskError>) {
+        let writer = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let written = writer.append(&events);
+            (events, written)
+        })
+        .await
+        .expect("the disk writer does not panic")
     }
 }
 
@@ -284,16 +295,20 @@ impl DiskQueue {
         let mut writer = lock(&self.writer);
         self.make_room(buf.len() as u64)?;
         self.rotate_if_full(&mut writer)?;
-        let first = {
+        // The open segment and its length (its file's: only this writer appends to it,
+        // and a failed write is cut back).
+        let (first, before) = {
             let state = lock(&self.state);
-            state.segments.back().map_or(state.next_seq, |s| s.first)
+            state
+                .segments
+                .back()
+                .map_or((state.next_seq, 0), |s| (s.first, s.bytes))
         };
         let path = segment::file_name(&self.dir, first);
         let file = writer
             .file
             .as_mut()
             .expect("rotate_if_full opens a segment");
-        let before = file.metadata().map(|m| m.len()).unwrap_or(0);
         if let Err(e) = file.write_all(&buf) {
             // Leave no half record behind for the next write to follow.
             let _ = file.set_len(before);

@@ -37,13 +37,7 @@ pub async fn run_writer(
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while events.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let taken = std::mem::replace(&mut batch, Vec::with_capacity(WRITE_BATCH));
-        let writer = queue.clone();
-        let (taken, written) = tokio::task::spawn_blocking(move || {
-            let written = writer.append(&taken);
-            (taken, written)
-        })
-        .await
-        .expect("the disk writer does not panic");
+        let (taken, written) = queue.append_in_background(taken).await;
         match written {
             Ok(_) => {
                 if let Some(settled) = &settled {
