@@ -96,6 +96,21 @@ impl Outlet {
         Ok(())
     }
 
+    /// [`Outlet::send`] for several events (emptying `events`): one wait for room per
+    /// batch of them instead of one per event.
+    pub async fn send_all(&self, events: &mut Vec<Event>) -> Result<(), QueueClosed> {
+        let most = self.queue.max_capacity();
+        while !events.is_empty() {
+            let n = events.len().min(most);
+            let permits = self.queue.reserve_many(n).await.map_err(|_| QueueClosed)?;
+            for (permit, event) in permits.zip(events.drain(..n)) {
+                permit.send(event);
+            }
+            self.queued.fetch_add(n as u64, Relaxed);
+        }
+        Ok(())
+    }
+
     /// Counts events handed over another way (the rules write theirs to the disk
     /// queue, which ships them).
     pub fn counted(&self, n: u64) {

@@ -412,6 +412,9 @@ impl Registry {
 impl AckSink for Registry {
     fn acked(&self, events: &[Event]) {
         let mut state = self.state();
+        // Lines read one after another ack as one range: one update per run of them
+        // instead of one per event.
+        let mut run: Option<(u64, u64, u64)> = None;
         for origin in events.iter().filter_map(|e| e.origin) {
             if origin.parts > 1 {
                 let Some(src) = state.sources.get_mut(&origin.source) else {
@@ -424,7 +427,19 @@ impl AckSink for Registry {
                 }
                 src.shared.remove(&origin.start);
             }
-            self.ack(&mut state, origin.source, origin.start, origin.end);
+            run = match run {
+                Some((source, start, end)) if source == origin.source && end == origin.start => {
+                    Some((source, start, origin.end))
+                }
+                Some((source, start, end)) => {
+                    self.ack(&mut state, source, start, end);
+                    Some((origin.source, origin.start, origin.end))
+                }
+                None => Some((origin.source, origin.start, origin.end)),
+            };
+        }
+        if let Some((source, start, end)) = run {
+            self.ack(&mut state, source, start, end);
         }
     }
 }

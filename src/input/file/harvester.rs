@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -35,6 +35,10 @@ const POLL_MAX: Duration = Duration::from_millis(250);
 /// of its file) holds only `IDLE_READ_BYTES`, so a hundred quiet files cost little.
 const READ_BYTES: usize = 64 << 10;
 const IDLE_READ_BYTES: usize = 4 << 10;
+
+/// Events of one read are queued together, this many at most at a time: one wait for
+/// room in the queue per batch instead of one per line.
+const SEND_BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarvestError {
@@ -129,6 +133,8 @@ impl Harvester {
                 Err(e) => break Err(read_err(&self.path, lines.position())(e)),
             };
             if n > 0 {
+                // Every line of one read is stamped with the time it was read at.
+                self.template.hold_time(SystemTime::now());
                 last_data = Instant::now();
                 poll = POLL_MIN;
                 removed = false;
@@ -150,7 +156,7 @@ impl Harvester {
                             );
                         }
                     } else {
-                        let text = String::from_utf8_lossy(line.text);
+                        let text = utf8(line.text);
                         match multiline.as_mut() {
                             None => {
                                 let message = Message {
@@ -178,8 +184,11 @@ impl Harvester {
                             }
                         }
                     }
-                    queued += self.send_all(outlet, &mut ready, source).await?;
+                    if ready.len() >= SEND_BATCH {
+                        queued += self.send_all(outlet, &mut ready, source).await?;
+                    }
                 }
+                queued += self.send_all(outlet, &mut ready, source).await?;
                 if full && buf.len() < READ_BYTES {
                     // More is waiting: catch up in big reads.
                     buf = vec![0u8; READ_BYTES];
@@ -324,11 +333,7 @@ impl Harvester {
         }
         let start = m.start;
         let extra = |b: &mut bytes::BytesMut| {
-            write!(
-                b,
-                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
-            )
-            .expect("writing to memory cannot fail");
+            write_log_fields(b, start, path_json);
             match (m.multiline, m.truncated) {
                 (false, false) => {}
                 (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
@@ -365,11 +370,7 @@ impl Harvester {
         };
         let (start, truncated, fields_json) = (d.start, d.truncated, &c.fields_json);
         let extra = |b: &mut bytes::BytesMut| {
-            write!(
-                b,
-                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
-            )
-            .expect("writing to memory cannot fail");
+            write_log_fields(b, start, path_json);
             if truncated {
                 b.extend_from_slice(b",\"flags\":[\"truncated\"]");
             }
@@ -422,14 +423,30 @@ impl Harvester {
         source: u64,
     ) -> Result<u64, HarvestError> {
         let n = ready.len() as u64;
-        for event in ready.drain(..) {
-            outlet.send(event).await.map_err(|e| {
-                self.registry.close_source(source);
-                HarvestError::from(e)
-            })?;
-        }
+        outlet.send_all(ready).await.map_err(|e| {
+            self.registry.close_source(source);
+            HarvestError::from(e)
+        })?;
         Ok(n)
     }
+}
+
+/// A line's bytes as text: as they are when they are UTF-8 (nearly always, and checked
+/// fast), else with invalid sequences replaced.
+fn utf8(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(line) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(line),
+    }
+}
+
+/// `,"log":{"offset":N,"file":{"path":P}` (the caller closes `log`).
+fn write_log_fields(b: &mut bytes::BytesMut, offset: u64, path_json: &str) {
+    b.extend_from_slice(b",\"log\":{\"offset\":");
+    b.extend_from_slice(itoa::Buffer::new().format(offset).as_bytes());
+    b.extend_from_slice(b",\"file\":{\"path\":");
+    b.extend_from_slice(path_json.as_bytes());
+    b.extend_from_slice(b"}");
 }
 
 /// Gives the events just added to `out` (from one message) the bytes since the last

@@ -52,27 +52,39 @@ impl LineSplitter {
 
     /// Takes bytes from `data` up to and including the next newline and returns the
     /// completed line; with no newline in `data`, keeps all of it and returns `None`.
-    pub fn next_line(&mut self, data: &mut &[u8]) -> Option<Line<'_>> {
+    /// A whole line inside `data` is returned from `data` itself, not copied.
+    pub fn next_line<'s, 'd: 'r, 'r>(&'s mut self, data: &mut &'d [u8]) -> Option<Line<'r>>
+    where
+        's: 'r,
+    {
         if self.done {
             self.done = false;
             self.line.clear();
             self.truncated = false;
         }
-        let newline = data.iter().position(|&b| b == b'\n');
-        let take = newline.unwrap_or(data.len());
-        let room = self.max_bytes.saturating_sub(self.line.len());
-        if take > room {
-            self.truncated = true;
-        }
-        self.line.extend_from_slice(&data[..take.min(room)]);
+        let bytes: &'d [u8] = data;
+        let newline = memchr::memchr(b'\n', bytes);
+        let take = newline.unwrap_or(bytes.len());
         let consumed = newline.map_or(take, |i| i + 1);
         self.pos += consumed as u64;
-        *data = &data[consumed..];
+        *data = &bytes[consumed..];
+        let whole = self.line.is_empty() && !self.truncated && take <= self.max_bytes;
+        if !(whole && newline.is_some()) {
+            let room = self.max_bytes.saturating_sub(self.line.len());
+            if take > room {
+                self.truncated = true;
+            }
+            self.line.extend_from_slice(&bytes[..take.min(room)]);
+        }
         newline?;
         let start = self.start;
         self.start = self.pos;
         self.done = true;
-        let mut text = &self.line[..];
+        let mut text: &'r [u8] = if whole {
+            &bytes[..take]
+        } else {
+            &self.line[..]
+        };
         // A `\r` past the limit was never kept; one inside it belongs to a `\r\n`.
         if !self.truncated {
             text = text.strip_suffix(b"\r").unwrap_or(text);
@@ -131,6 +143,25 @@ mod tests {
         assert_eq!(whole, bytewise);
         assert_eq!(whole.len(), 4);
         assert_eq!(whole[2], ("".into(), 19, 20, false));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_gives_the_lines_of_the_whole(
+            input in proptest::collection::vec(proptest::sample::select(b"ab\r\n".to_vec()), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+            max_bytes in 1usize..12,
+        ) {
+            let whole = split(&mut LineSplitter::new(0, max_bytes), &input);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            let (mut s, mut at, mut pieces) = (LineSplitter::new(0, max_bytes), 0, Vec::new());
+            for cut in cuts.into_iter().chain([input.len()]) {
+                pieces.extend(split(&mut s, &input[at..cut]));
+                at = cut;
+            }
+            proptest::prop_assert_eq!(whole, pieces);
+        }
     }
 
     #[test]

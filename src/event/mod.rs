@@ -1,6 +1,10 @@
 //! The unit that flows from inputs through the queue to the output, and how inputs
 //! build it: Filebeat-shaped JSON, serialised once, straight into its final bytes.
 
+mod escape;
+
+pub use escape::write_json_str;
+
 use std::time::SystemTime;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -101,6 +105,9 @@ pub struct EventTemplate {
     /// The last `@timestamp` written and the millisecond it is for: formatting a time
     /// costs more than the rest of a small event, and at speed most events share one.
     clock: (u128, String),
+    /// The time [`EventTemplate::event`] stamps, when the source set one (the moment a
+    /// file's bytes were read: every line of one read shares it); else the clock's.
+    held: Option<SystemTime>,
     /// The rest of the current chunk, where the next event is written.
     chunk: BytesMut,
 }
@@ -143,6 +150,7 @@ impl EventTemplate {
         EventTemplate {
             tail,
             clock: (0, String::new()),
+            held: None,
             chunk: BytesMut::new(),
         }
     }
@@ -150,7 +158,7 @@ impl EventTemplate {
     /// An event with `message`, the current time, and `extra` writing further
     /// members (each starting with a comma) such as `,"log":{"offset":12}`.
     pub fn event(&mut self, message: &str, extra: impl FnOnce(&mut BytesMut)) -> Event {
-        let now = SystemTime::now();
+        let now = self.held.unwrap_or_else(SystemTime::now);
         let ms = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -161,6 +169,13 @@ impl EventTemplate {
         let event = self.event_at(&timestamp, message, extra);
         self.clock.1 = timestamp;
         event
+    }
+
+    /// Stamps the events made from now on with `now` instead of reading the clock for
+    /// each: a file input sets it at every read, so the lines of one read share the
+    /// time they were read at.
+    pub fn hold_time(&mut self, now: SystemTime) {
+        self.held = Some(now);
     }
 
     /// Lets go of the chunk events are carved from (an idle source should not hold one:
@@ -187,7 +202,7 @@ impl EventTemplate {
         buf.extend_from_slice(b"{\"@timestamp\":\"");
         buf.extend_from_slice(timestamp.as_bytes());
         buf.extend_from_slice(b"\",\"message\":");
-        serde_json::to_writer(buf.writer(), message).expect("writing json to memory cannot fail");
+        write_json_str(buf, message);
         extra(buf);
         buf.extend_from_slice(&self.tail);
         buf.put_u8(b'}');
@@ -219,6 +234,7 @@ impl EventTemplate {
         EventTemplate {
             tail,
             clock: (0, String::new()),
+            held: None,
             chunk: BytesMut::new(),
         }
     }
