@@ -102,8 +102,7 @@ impl Harvester {
             .registry
             .open_source(self.key, &self.input, &self.path, offset);
         tracing::debug!(path = %self.path.display(), offset, "harvester started");
-        let path_json = serde_json::to_string(&self.path.to_string_lossy())
-            .expect("a string always serialises");
+        let path_json = path_json(&self.path);
         let mut multiline = self.multiline.take();
         let mut container = self.container.take();
         let raw_max_bytes = container
@@ -322,20 +321,8 @@ impl Harvester {
         if !self.filters.keep(m.text) {
             return;
         }
-        let start = m.start;
         let extra = |b: &mut bytes::BytesMut| {
-            write!(
-                b,
-                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
-            )
-            .expect("writing to memory cannot fail");
-            match (m.multiline, m.truncated) {
-                (false, false) => {}
-                (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
-                (true, false) => b.extend_from_slice(b",\"flags\":[\"multiline\"]"),
-                (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
-            }
-            b.extend_from_slice(b"}");
+            write_log_member(b, path_json, m.start, m.multiline, m.truncated);
         };
         match self.parsing.as_mut() {
             None => out.push(self.template.event(m.text, extra)),
@@ -365,15 +352,7 @@ impl Harvester {
         };
         let (start, truncated, fields_json) = (d.start, d.truncated, &c.fields_json);
         let extra = |b: &mut bytes::BytesMut| {
-            write!(
-                b,
-                ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
-            )
-            .expect("writing to memory cannot fail");
-            if truncated {
-                b.extend_from_slice(b",\"flags\":[\"truncated\"]");
-            }
-            b.extend_from_slice(b"}");
+            write_log_member(b, path_json, start, false, truncated);
             if let Some(stream) = d.stream {
                 write!(b, ",\"stream\":\"{}\"", stream.as_str())
                     .expect("writing to memory cannot fail");
@@ -430,6 +409,34 @@ impl Harvester {
         }
         Ok(n)
     }
+}
+
+/// `log.file.path` as it is written into every event: a JSON string.
+pub(super) fn path_json(path: &std::path::Path) -> String {
+    serde_json::to_string(&path.to_string_lossy()).expect("a string always serialises")
+}
+
+/// Writes an event's `,"log":{"offset":..,"file":{"path":..}}` member (with its `flags`),
+/// `path_json` being the path already serialised as a JSON string.
+pub(super) fn write_log_member(
+    b: &mut bytes::BytesMut,
+    path_json: &str,
+    start: u64,
+    multiline: bool,
+    truncated: bool,
+) {
+    write!(
+        b,
+        ",\"log\":{{\"offset\":{start},\"file\":{{\"path\":{path_json}}}"
+    )
+    .expect("writing to memory cannot fail");
+    match (multiline, truncated) {
+        (false, false) => {}
+        (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
+        (true, false) => b.extend_from_slice(b",\"flags\":[\"multiline\"]"),
+        (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
+    }
+    b.extend_from_slice(b"}");
 }
 
 /// Gives the events just added to `out` (from one message) the bytes since the last
