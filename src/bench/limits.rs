@@ -9,7 +9,7 @@
 //! `benches/compare-filebeat.sh`). Every measurement is bounded in bytes and in time,
 //! and only 127.0.0.1 is used.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,19 +142,23 @@ pub fn run(opts: &LimitsOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The file's first `max_lines` lines (with their newlines).
+/// The file's first `max_lines` lines (with their newlines), without reading the rest.
 fn read_lines(path: &Path, max_lines: usize) -> anyhow::Result<Vec<u8>> {
-    let mut data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if let Some((at, _)) = data
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(max_lines.saturating_sub(1))
-    {
-        data.truncate(at + 1);
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = io::BufReader::with_capacity(1 << 20, file);
+    let mut data = Vec::new();
+    for _ in 0..max_lines {
+        let before = data.len();
+        let n = reader
+            .read_until(b'\n', &mut data)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 || data.last() != Some(&b'\n') {
+            data.truncate(before); // the end, or a last line still being written
+            break;
+        }
     }
     anyhow::ensure!(
-        data.contains(&b'\n'),
+        !data.is_empty(),
         "{} holds no complete line",
         path.display()
     );
