@@ -131,28 +131,11 @@ results="$run_dir/results.tsv"
 one_run() {
     local scenario="$1" level="$2" tls="$3" shipper="$4" i="$5"
     local tag="b$line_bytes-$scenario-$shipper-$i" dir="$run_dir/b$line_bytes-$scenario-$shipper-$i"
-    local sh_time="$dir/shipper.time" sh_log="$dir/shipper.log" sh_pid
-    mkdir -p "$dir/data" "$dir/logs"
+    local sh_time="$dir/shipper.time" sh_log="$dir/shipper.log"
     local rx_args=()
     [[ "$tls" == 1 ]] && rx_args=(--tls "$repo/certs/server.crt" "$repo/certs/server.key")
     start_receiver "$tag" "${rx_args[@]}"
-    case "$shipper" in
-        filebeat)
-            filebeat_config "$dir" "$rx_port" "$level" "$tls"
-            /usr/bin/time -v -o "$sh_time" "$fb" -c "$dir/filebeat.yml" --strict.perms=false \
-                --path.home "$dir" --path.config "$dir" --path.data "$dir/data" \
-                --path.logs "$dir/logs" </dev/null >"$sh_log" 2>&1 &
-            ;;
-        lumberwatch)
-            lumberwatch_config "$dir" "$rx_port" "$level" "$tls"
-            local stdin=/dev/null
-            [[ "$lw_input" == stdin ]] && stdin="$lines"
-            /usr/bin/time -v -o "$sh_time" "$lw" run -c "$dir/lumberwatch.yml" \
-                <"$stdin" >"$sh_log" 2>&1 &
-            ;;
-    esac
-    sh_pid=$!
-    tracked+=("$sh_pid")
+    start_shipper "$shipper" "$dir" "$rx_port" "$level" "$tls"
     local ok=1 note=""
     if ! wait_pid "$rx_pid" "$run_timeout"; then
         ok=0
@@ -275,20 +258,7 @@ latency_run() {
         sleep 0.05
     done
     [[ -n "$port" ]] || { cat "$dir/rx.err" >&2; die "the latency receiver did not start"; }
-    case "$shipper" in
-        filebeat)
-            filebeat_config "$dir" "$port" 0 0
-            /usr/bin/time -v -o "$dir/shipper.time" "$fb" -c "$dir/filebeat.yml" --strict.perms=false \
-                --path.home "$dir" --path.config "$dir" --path.data "$dir/data" \
-                --path.logs "$dir/logs" </dev/null >"$dir/shipper.log" 2>&1 &
-            ;;
-        lumberwatch)
-            lumberwatch_config "$dir" "$port" 0 0
-            /usr/bin/time -v -o "$dir/shipper.time" "$lw" run -c "$dir/lumberwatch.yml" \
-                </dev/null >"$dir/shipper.log" 2>&1 &
-            ;;
-    esac
-    tracked+=("$!")
+    start_shipper "$shipper" "$dir" "$port" 0 0
     local summary
     summary="$(python3 - "$lines" "$out" "$latency_samples" "${LATENCY_IDLE_SECS:-2}" <<'PY'
 import os, statistics, sys, time

@@ -100,14 +100,9 @@ rx_args=()
 [[ "$side" == receiver ]] && rx_wrap=("${profiler[@]}")
 start_receiver "$side" "${rx_args[@]}"
 dir="$run_dir/shipper"
-mkdir -p "$dir/data"
-lumberwatch_config "$dir" "$rx_port" "$level" "$tls"
 sh_wrap=()
 [[ "$side" == shipper ]] && sh_wrap=("${profiler[@]}")
-/usr/bin/time -v -o "$dir/time" "${sh_wrap[@]}" "$lw" run -c "$dir/lumberwatch.yml" \
-    </dev/null >"$dir/log" 2>&1 &
-sh_pid=$!
-tracked+=("$sh_pid")
+start_shipper lumberwatch "$dir" "$rx_port" "$level" "$tls" "${sh_wrap[@]}"
 wait_pid "$rx_pid" "$run_timeout" || die "the receiver did not see $events events within ${run_timeout}s"
 # The file input never ends: SIGTERM lumberwatch itself (under perf, a grandchild).
 if [[ "$side" == shipper ]]; then
@@ -119,7 +114,7 @@ wait_pid "$sh_pid" 30 || die "lumberwatch did not exit within 30 s of the last e
 stop_tracked
 secs="$(sed -n 's/^first to last event: .* seconds=\([0-9.]*\) .*/\1/p' "$rx_err")"
 read -r rx_cpu _ < <(time_figures "$rx_time")
-read -r sh_cpu _ < <(time_figures "$dir/time")
+read -r sh_cpu _ < <(time_figures "$dir/shipper.time")
 say "  $events events in ${secs:-?} s first->last; CPU (with perf's own): shipper $sh_cpu s, receiver $rx_cpu s"
 
 # ---- the graph and the summary -------------------------------------------------------

@@ -233,6 +233,33 @@ logging.metrics.enabled: false
 EOF
 }
 
+# start_shipper <filebeat|lumberwatch> <dir> <port> <level> <tls 0|1> [wrapper...]: writes
+# the shipper's config into dir and starts it under /usr/bin/time -v (dir/shipper.time),
+# through the wrapper when given (a profiler), output in dir/shipper.log; sets sh_pid.
+# lumberwatch with lw_input=stdin reads $lines on stdin.
+start_shipper() {
+    local shipper="$1" dir="$2" port="$3" level="$4" tls="$5" stdin=/dev/null
+    shift 5
+    mkdir -p "$dir/data" "$dir/logs"
+    case "$shipper" in
+        filebeat)
+            filebeat_config "$dir" "$port" "$level" "$tls"
+            /usr/bin/time -v -o "$dir/shipper.time" "$@" "$fb" -c "$dir/filebeat.yml" \
+                --strict.perms=false --path.home "$dir" --path.config "$dir" \
+                --path.data "$dir/data" --path.logs "$dir/logs" </dev/null >"$dir/shipper.log" 2>&1 &
+            ;;
+        lumberwatch)
+            lumberwatch_config "$dir" "$port" "$level" "$tls"
+            [[ "$lw_input" == stdin ]] && stdin="$lines"
+            /usr/bin/time -v -o "$dir/shipper.time" "$@" "$lw" run -c "$dir/lumberwatch.yml" \
+                <"$stdin" >"$dir/shipper.log" 2>&1 &
+            ;;
+        *) die "unknown shipper $shipper" ;;
+    esac
+    sh_pid=$!
+    tracked+=("$sh_pid")
+}
+
 # scenario_settings <scenario>: sets level and tls (0|1) for c0-plain, c0-tls, c3-plain, c3-tls.
 scenario_settings() {
     [[ "$1" =~ ^c([0-9])-(plain|tls)$ ]] || die "unknown scenario $1 (c0-plain, c0-tls, c3-plain, c3-tls)"
