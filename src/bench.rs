@@ -2,8 +2,10 @@
 //! (generator input → queue → Logstash output) to a receiver, and reports events/s,
 //! MB/s, CPU and peak memory. Figures, not assertions: compare runs on one machine.
 //! `bench syslog-udp` ([`syslog_udp`]) measures where syslog over UDP starts losing
-//! messages instead.
+//! messages instead, `bench limits` ([`limits`]) the machine's raw limits (one core of
+//! event building and zlib, loopback TCP and TLS) to read those figures against.
 
+pub mod limits;
 mod proc_net;
 pub mod syslog_udp;
 mod udp_sender;

@@ -35,7 +35,8 @@ enum Command {
     },
     /// Run an embedded Logstash-compatible receiver (the beats input's behaviour).
     Receive(lumberwatch::receive::ReceiveOptions),
-    /// Measure shipping throughput to a receiver (or, with `syslog-udp`, syslog UDP loss).
+    /// Measure shipping throughput to a receiver (`syslog-udp`: syslog UDP loss; `limits`:
+    /// the machine's raw limits).
     #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
@@ -70,6 +71,9 @@ enum BenchMode {
     /// Send syslog over UDP on loopback at rising rates: where the kernel starts
     /// dropping, where lumberwatch does.
     SyslogUdp(lumberwatch::bench::syslog_udp::SyslogUdpOptions),
+    /// The machine's raw limits on one core (building a file's events, BatchEncoder at
+    /// each zlib level) and over loopback (one TCP stream, plain and TLS).
+    Limits(lumberwatch::bench::limits::LimitsOptions),
 }
 
 #[derive(Subcommand)]
@@ -212,6 +216,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 None => lumberwatch::bench::run(shipping).await?,
                 Some(BenchMode::SyslogUdp(opts)) => {
                     lumberwatch::bench::syslog_udp::run(opts).await?;
+                }
+                Some(BenchMode::Limits(opts)) => {
+                    tokio::task::spawn_blocking(move || lumberwatch::bench::limits::run(&opts))
+                        .await
+                        .context("the limits thread")??;
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -125,3 +125,14 @@ pub fn rusage(children: bool) -> (f64, u64) {
         usage.ru_maxrss as u64 * 1024,
     )
 }
+
+/// CPU seconds (user + system) the calling thread has used so far.
+pub fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own and pass by pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}

@@ -106,8 +106,7 @@ impl Harvester {
             .registry
             .open_source(self.key, &self.input, &self.path, offset);
         tracing::debug!(path = %self.path.display(), offset, "harvester started");
-        let path_json = serde_json::to_string(&self.path.to_string_lossy())
-            .expect("a string always serialises");
+        let path_json = path_json(&self.path);
         let mut multiline = self.multiline.take();
         let mut container = self.container.take();
         let raw_max_bytes = container
@@ -331,16 +330,8 @@ impl Harvester {
         if !self.filters.keep(m.text) {
             return;
         }
-        let start = m.start;
         let extra = |b: &mut bytes::BytesMut| {
-            write_log_fields(b, start, path_json);
-            match (m.multiline, m.truncated) {
-                (false, false) => {}
-                (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
-                (true, false) => b.extend_from_slice(b",\"flags\":[\"multiline\"]"),
-                (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
-            }
-            b.extend_from_slice(b"}");
+            write_log_member(b, path_json, m.start, m.multiline, m.truncated);
         };
         match self.parsing.as_mut() {
             None => out.push(self.template.event(m.text, extra)),
@@ -370,11 +361,7 @@ impl Harvester {
         };
         let (start, truncated, fields_json) = (d.start, d.truncated, &c.fields_json);
         let extra = |b: &mut bytes::BytesMut| {
-            write_log_fields(b, start, path_json);
-            if truncated {
-                b.extend_from_slice(b",\"flags\":[\"truncated\"]");
-            }
-            b.extend_from_slice(b"}");
+            write_log_member(b, path_json, start, false, truncated);
             if let Some(stream) = d.stream {
                 write!(b, ",\"stream\":\"{}\"", stream.as_str())
                     .expect("writing to memory cannot fail");
@@ -433,19 +420,38 @@ impl Harvester {
 
 /// A line's bytes as text: as they are when they are UTF-8 (nearly always, and checked
 /// fast), else with invalid sequences replaced.
-fn utf8(line: &[u8]) -> std::borrow::Cow<'_, str> {
+pub(super) fn utf8(line: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(line) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(line),
     }
 }
 
-/// `,"log":{"offset":N,"file":{"path":P}` (the caller closes `log`).
-fn write_log_fields(b: &mut bytes::BytesMut, offset: u64, path_json: &str) {
+/// `log.file.path` as it is written into every event: a JSON string.
+pub(super) fn path_json(path: &std::path::Path) -> String {
+    serde_json::to_string(&path.to_string_lossy()).expect("a string always serialises")
+}
+
+/// Writes an event's `,"log":{"offset":..,"file":{"path":..}}` member (with its `flags`),
+/// `path_json` being the path already serialised as a JSON string.
+pub(super) fn write_log_member(
+    b: &mut bytes::BytesMut,
+    path_json: &str,
+    start: u64,
+    multiline: bool,
+    truncated: bool,
+) {
     b.extend_from_slice(b",\"log\":{\"offset\":");
-    b.extend_from_slice(itoa::Buffer::new().format(offset).as_bytes());
+    b.extend_from_slice(itoa::Buffer::new().format(start).as_bytes());
     b.extend_from_slice(b",\"file\":{\"path\":");
     b.extend_from_slice(path_json.as_bytes());
+    b.extend_from_slice(b"}");
+    match (multiline, truncated) {
+        (false, false) => {}
+        (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
+        (true, false) => b.extend_from_slice(b",\"flags\":[\"multiline\"]"),
+        (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
+    }
     b.extend_from_slice(b"}");
 }
 
