@@ -7,14 +7,15 @@ use bytes::{BufMut, BytesMut};
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any byte of `w` is below 0x20, a `"` or a `\` (exact for "any"; which
-/// byte it is, the byte loop finds).
-fn needs_escape(w: u64) -> bool {
+/// A high bit set in every byte of `w` below 0x20, a `"` or a `\\`. Exact for the
+/// lowest such byte (a borrow only carries upward from a byte that matched); bytes above
+/// it may be flagged wrongly, so only the lowest is trusted.
+fn escape_mask(w: u64) -> u64 {
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'"')));
-    let backslash =
-        (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'\\')));
-    (below_space | quote | backslash) & HIGHS != 0
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v;
+    (below_space | zero_in(quote) | zero_in(backslash)) & HIGHS
 }
 
 /// The escape of one byte, or `None` for a byte written as it is.
@@ -49,23 +50,26 @@ pub fn write_json_str(out: &mut BytesMut, s: &str) {
     out.put_u8(b'"');
     // `run` is where the bytes not yet copied start.
     let (mut run, mut i) = (0, 0);
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes(word.try_into().expect("a slice of 8 bytes"));
-            if !needs_escape(w) {
-                i += 8;
-                continue;
-            }
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mask = escape_mask(u64::from_le_bytes(
+            word.try_into().expect("a slice of 8 bytes"),
+        ));
+        if mask == 0 {
+            i += 8;
+            continue;
         }
-        let end = (i + 8).min(bytes.len());
-        for j in i..end {
-            if let Some(escaped) = escape_of(bytes[j]) {
-                out.extend_from_slice(&bytes[run..j]);
-                out.extend_from_slice(escaped);
-                run = j + 1;
-            }
+        let j = i + (mask.trailing_zeros() / 8) as usize;
+        let escaped = escape_of(bytes[j]).expect("the mask's lowest byte needs escaping");
+        out.extend_from_slice(&bytes[run..j]);
+        out.extend_from_slice(escaped);
+        (run, i) = (j + 1, j + 1);
+    }
+    for (j, &b) in bytes.iter().enumerate().skip(i) {
+        if let Some(escaped) = escape_of(b) {
+            out.extend_from_slice(&bytes[run..j]);
+            out.extend_from_slice(escaped);
+            run = j + 1;
         }
-        i = end;
     }
     out.extend_from_slice(&bytes[run..]);
     out.put_u8(b'"');

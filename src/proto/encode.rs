@@ -78,32 +78,54 @@ impl BatchEncoder {
             }
             return;
         }
-        self.plain.clear();
-        for (i, e) in events.enumerate() {
-            encode_json(&mut self.plain, len_u32(i + 1), e);
-        }
-        self.compress_into(out);
-    }
-
-    /// Appends `C <len> <zlib(self.plain)>` to `out`, compressing straight into it.
-    fn compress_into(&mut self, out: &mut Vec<u8>) {
         self.zlib.reset();
         let header_at = out.len();
         out.put_slice(b"2C\0\0\0\0");
         let body_at = out.len();
-        out.reserve(self.plain.len() / 2 + 64);
+        out.reserve(events.len() * 64 + 64);
+        // The frames are compressed a cache-sized piece at a time: zlib reads each piece
+        // while it is still in the cache, and the buffer stays small.
+        self.plain.clear();
+        for (i, e) in events.enumerate() {
+            encode_json(&mut self.plain, len_u32(i + 1), e);
+            if self.plain.len() >= PLAIN_PIECE_BYTES {
+                self.deflate(out, FlushCompress::None);
+            }
+        }
+        self.deflate(out, FlushCompress::Finish);
+        let len = len_u32(out.len() - body_at).to_be_bytes();
+        out[header_at + 2..body_at].copy_from_slice(&len);
+    }
+
+    /// Compresses all of `self.plain` into `out` and empties it; with `Finish`, ends
+    /// the stream.
+    fn deflate(&mut self, out: &mut Vec<u8>, flush: FlushCompress) {
+        let start = self.zlib.total_in();
         loop {
-            let consumed = self.zlib.total_in() as usize;
+            let consumed = usize::try_from(self.zlib.total_in() - start)
+                .expect("consumed input is at most the piece's length");
             let status = self
                 .zlib
-                .compress_vec(&self.plain[consumed..], out, FlushCompress::Finish)
+                .compress_vec(&self.plain[consumed..], out, flush)
                 .expect("zlib compression of an in-memory buffer cannot fail");
-            if status == Status::StreamEnd {
+            let done = match flush {
+                FlushCompress::Finish => status == Status::StreamEnd,
+                _ => {
+                    consumed_all(&self.zlib, start, self.plain.len()) && out.len() < out.capacity()
+                }
+            };
+            if done {
                 break;
             }
             out.reserve(out.capacity().max(4096));
         }
-        let len = len_u32(out.len() - body_at).to_be_bytes();
-        out[header_at + 2..body_at].copy_from_slice(&len);
+        self.plain.clear();
     }
 }
+
+fn consumed_all(zlib: &Compress, start: u64, len: usize) -> bool {
+    zlib.total_in() - start == len as u64
+}
+
+/// How much of a batch's frames is written before zlib takes it (fits a core's L2).
+const PLAIN_PIECE_BYTES: usize = 128 << 10;
