@@ -9,6 +9,8 @@
 # waits until the receiver has all F x L events, lets it settle (--settle, 10 s: acks,
 # registry flush, tokio's blocking threads retiring), then measures over --seconds
 # (60) of silence, from /proc/<pid>:
+#   - catch-up: seconds from the shipper's start to the receiver's count reaching F x L
+#     (the receiver prints its count once a second, so within about a second),
 #   - CPU: utime + stime ticks of the whole process (/proc/<pid>/stat) -> % of one core,
 #   - RSS: VmRSS at the end of the window, VmHWM (peak since start, catch-up included),
 #   - wake-ups/s: voluntary + involuntary context switches summed over the process's
@@ -145,9 +147,9 @@ received() { # <receiver stderr>: the last events= count of its --count lines
     sed -n 's/^events=\([0-9]*\) .*/\1/p' "$1" | tail -n 1
 }
 
-# measure <label> <pid> <rx err>: one window; appends a row to $results.
+# measure <label> <pid> <rx err> <catch-up secs>: one window; appends a row to $results.
 measure() {
-    local label="$1" pid="$2" rx_err="$3" t0 t1 c0 c1 r0 r1
+    local label="$1" pid="$2" rx_err="$3" catchup="$4" t0 t1 c0 c1 r0 r1
     r0="$(received "$rx_err")"
     t0="$(ticks "$pid")"
     c0="$(switches "$pid")"
@@ -156,7 +158,7 @@ measure() {
     t1="$(ticks "$pid")"
     c1="$(switches "$pid")"
     r1="$(received "$rx_err")"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$catchup" \
         "$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN {printf "%.2f", t / hz / s * 100}')" \
         "$(awk -v k="$(status_kb "$pid" VmRSS)" 'BEGIN {printf "%.1f", k / 1024}')" \
         "$(awk -v k="$(status_kb "$pid" VmHWM)" 'BEGIN {printf "%.1f", k / 1024}')" \
@@ -219,6 +221,8 @@ EOF
     sh_pid=$!
     pids+=("$sh_pid")
     say "$shipper (pid $sh_pid): catching up on $total lines"
+    local started_ms
+    started_ms="$(date +%s%3N)"
     for ((n = 0; n < catchup_timeout * 10; n++)); do
         got="$(received "$dir/rx.err")"
         (( ${got:-0} >= total )) && break
@@ -226,9 +230,11 @@ EOF
         sleep 0.1
     done
     (( ${got:-0} >= total )) || die "$shipper: the receiver has ${got:-0} of $total events after ${catchup_timeout}s"
-    say "$shipper: all $total events received; settling ${settle}s, then measuring ${seconds}s"
+    local catchup
+    catchup="$(awk -v ms=$(( $(date +%s%3N) - started_ms )) 'BEGIN {printf "%.1f", ms / 1000}')"
+    say "$shipper: all $total events received in ${catchup}s; settling ${settle}s, then measuring ${seconds}s"
     sleep "$settle"
-    measure "$shipper" "$sh_pid" "$dir/rx.err"
+    measure "$shipper" "$sh_pid" "$dir/rx.err" "$catchup"
     if (( busy > 0 )); then
         say "$shipper: ${seconds}s with $busy lines/s appended to one file"
         python3 - "$files/app-000.log" "$busy" "$seconds" "$shipper" <<'PY' &
@@ -249,7 +255,7 @@ with open(path, "a", buffering=1) as f:
 PY
         local writer=$!
         pids+=("$writer")
-        measure "$shipper +busy" "$sh_pid" "$dir/rx.err"
+        measure "$shipper +busy" "$sh_pid" "$dir/rx.err" -
         wait "$writer" 2>/dev/null || true
     fi
     stop_pid "$sh_pid"
@@ -262,9 +268,9 @@ if (( with_filebeat )); then
     one_shipper filebeat
 fi
 
-printf '\n%-20s %10s %8s %9s %11s %9s\n' shipper "CPU %core" "RSS MB" "peak MB" "wake-ups/s" "events"
-while IFS=$'\t' read -r label cpu rss hwm wake ev; do
-    printf '%-20s %10s %8s %9s %11s %9s\n' "$label" "$cpu" "$rss" "$hwm" "$wake" "$ev"
+printf '\n%-20s %10s %10s %8s %9s %11s %9s\n' shipper "catch-up s" "CPU %core" "RSS MB" "peak MB" "wake-ups/s" "events"
+while IFS=$'\t' read -r label catchup cpu rss hwm wake ev; do
+    printf '%-20s %10s %10s %8s %9s %11s %9s\n' "$label" "$catchup" "$cpu" "$rss" "$hwm" "$wake" "$ev"
 done <"$results"
 printf '(%d files x %d lines, %ss window after %ss settle; %s; nproc %s, load %s)\n' \
     "$nfiles" "$nlines" "$seconds" "$settle" "$("$lw" --version)" "$(nproc)" \
