@@ -28,6 +28,9 @@ use crate::registry::FileKey;
 /// How a data event's path is turned into the identity of the file there now.
 type Identify = Box<dyn Fn(&Path) -> Option<FileKey> + Send + Sync>;
 
+/// The harvesters reading one file: each one's id (to forget it) and its wake-up.
+type Waiting = Vec<(u64, Arc<Notify>)>;
+
 /// What the notifications said since the scanner last looked, and whom they wake.
 struct Changes {
     patterns: Vec<glob::Pattern>,
@@ -38,7 +41,7 @@ struct Changes {
     scanner: Notify,
     /// The idle harvesters, by the identity of the file each reads: a data event wakes
     /// only the harvester of the file it concerns.
-    harvesters: Mutex<HashMap<FileKey, Vec<(u64, Arc<Notify>)>>>,
+    harvesters: Mutex<HashMap<FileKey, Waiting>>,
     next_id: AtomicU64,
     /// Directories whose notifications arrive (a harvester there may poll slowly).
     watched: Mutex<Vec<(PathBuf, RecursiveMode)>>,
