@@ -47,6 +47,10 @@ struct Changes {
     watched: Mutex<Vec<(PathBuf, RecursiveMode)>>,
     /// Watched directories whose watch went away (removed or moved): to watch again.
     lost: Mutex<Vec<(PathBuf, RecursiveMode)>>,
+    /// The watch limit was reached while adding a recursive watch's new subdirectory:
+    /// which one is not said, so for the rest of the run no directory below a recursive
+    /// root counts as watched (their harvesters poll fast, as without notifications).
+    limit_reached: AtomicBool,
     identify: Identify,
 }
 
@@ -70,6 +74,7 @@ impl Changes {
             next_id: AtomicU64::new(0),
             watched: Mutex::new(Vec::new()),
             lost: Mutex::new(Vec::new()),
+            limit_reached: AtomicBool::new(false),
             identify,
         }
     }
@@ -98,9 +103,10 @@ impl Changes {
 
     /// Whether notifications about files in `dir` arrive.
     fn covers(&self, dir: &Path) -> bool {
-        lock(&self.watched)
-            .iter()
-            .any(|(w, mode)| dir == w || (*mode == RecursiveMode::Recursive && dir.starts_with(w)))
+        let below = !self.limit_reached.load(Ordering::Relaxed);
+        lock(&self.watched).iter().any(|(w, mode)| {
+            dir == w || (below && *mode == RecursiveMode::Recursive && dir.starts_with(w))
+        })
     }
 
     /// A watched directory itself was removed or moved away: its notifications stop.
@@ -117,7 +123,10 @@ impl Changes {
     fn on_event(&self, result: notify::Result<notify::Event>) {
         let event = match result {
             Ok(e) => e,
-            Err(_) => {
+            Err(e) => {
+                if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                    self.limit_reached.store(true, Ordering::Relaxed);
+                }
                 // A queue overflow or the watch limit: events were lost, look at everything.
                 self.rescan.store(true, Ordering::Relaxed);
                 self.scanner.notify_one();
@@ -537,6 +546,9 @@ mod tests {
             *lock(&c.lost),
             vec![(PathBuf::from("/logs"), RecursiveMode::NonRecursive)]
         );
+        // The watch limit reached under a recursive root: a subdirectory may be unwatched.
+        c.on_event(Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch)));
+        assert!(!deep.watched());
     }
 
     #[tokio::test]
