@@ -7,19 +7,25 @@
 //! what was read was truncated (copytruncate): reading restarts at 0. A deleted file is
 //! read to EOF and closed. With `parsers: [multiline]` lines are held back until their
 //! event is whole; the event's origin covers all of them, so a restart re-reads them.
+//!
+//! Reads are positioned reads (`pread`) of a `std::fs::File` on tokio's blocking pool,
+//! into the harvester's own buffer: no second buffer (as `tokio::fs::File` keeps), and at
+//! EOF the same trip to the pool also takes the file's metadata, so an idle poll is one
+//! blocking call. At EOF a harvester waits for a notification about its file, polling as
+//! the safety net: up to every 10 s where its directory is watched, every 250 ms where
+//! it is not.
 
 use std::fmt::Write as _;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt as _, MetadataExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::Filters;
 use super::container::ContainerPart;
 use super::lines::LineSplitter;
 use super::multiline::{Joined, Multiline};
+use super::watch::HarvesterWake;
 use crate::event::{Event, EventTemplate, Origin};
 use crate::input::container::Decoded;
 use crate::input::parsing::LineParsing;
@@ -29,7 +35,12 @@ use crate::registry::{FileKey, Registry};
 /// How long an idle harvester waits before looking for new data, doubling up to the max:
 /// the safety net under filesystem notifications (which wake it at once).
 const POLL_MIN: Duration = Duration::from_millis(10);
+/// Without notifications for its directory, polling is all there is: an appended line
+/// ships within this.
 const POLL_MAX: Duration = Duration::from_millis(250);
+/// Where its directory is watched a harvester misses a change only in rare cases (lost
+/// events, written after being renamed elsewhere or deleted): Filebeat's `backoff.max`.
+const POLL_MAX_WATCHED: Duration = Duration::from_secs(10);
 
 /// Reads while catching up take this much at a time; an idle harvester (at the end
 /// of its file) holds only `IDLE_READ_BYTES`, so a hundred quiet files cost little.
@@ -57,7 +68,7 @@ pub(super) struct Harvester {
     pub key: FileKey,
     /// The id the input's registry entries carry.
     pub input: Arc<str>,
-    pub file: tokio::fs::File,
+    pub file: Arc<std::fs::File>,
     pub registry: Arc<Registry>,
     pub filters: Arc<Filters>,
     pub template: EventTemplate,
@@ -72,8 +83,39 @@ pub(super) struct Harvester {
     pub container: Option<ContainerPart>,
     /// `parser`: a message becomes one event per connection record.
     pub parsing: Option<LineParsing>,
-    /// Changes when a watched file may have new data (filesystem notifications).
-    pub wake: Option<tokio::sync::watch::Receiver<u64>>,
+    /// Notified when the file may have new data (filesystem notifications).
+    pub wake: Option<HarvesterWake>,
+}
+
+/// What one trip to the blocking pool found.
+enum Read {
+    /// This many bytes at the position asked for.
+    Data(usize),
+    /// Nothing there: the file's metadata, to tell a truncation, a delete or inactivity.
+    Eof(std::fs::Metadata),
+}
+
+/// Reads into `buf` at `offset` on the blocking pool; at EOF takes the metadata too.
+async fn read_at(
+    file: &Arc<std::fs::File>,
+    mut buf: Vec<u8>,
+    offset: u64,
+) -> (Vec<u8>, std::io::Result<Read>) {
+    let file = file.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let read = match file.read_at(&mut buf, offset) {
+            Ok(0) => file.metadata().map(Read::Eof),
+            Ok(n) => Ok(Read::Data(n)),
+            Err(e) => Err(e),
+        };
+        (buf, read)
+    })
+    .await;
+    match done {
+        Ok(done) => done,
+        // The blocking pool is shutting down (the runtime is going away).
+        Err(e) => (Vec::new(), Err(std::io::Error::other(e))),
+    }
 }
 
 impl Harvester {
@@ -87,21 +129,21 @@ impl Harvester {
                 source,
             }
         };
-        let size = self
-            .file
-            .metadata()
-            .await
-            .map_err(read_err(&self.path, 0))?
-            .len();
+        let file = self.file.clone();
+        let size = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || file.metadata())
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|m| m)
+                .map_err(read_err(&self.path, 0))?
+                .len()
+        };
         let mut offset = self.registry.offset(self.key).unwrap_or(0);
         if offset > size {
             tracing::info!(path = %self.path.display(), offset, size, "file is shorter than its acked offset (truncated or replaced): reading it from the start");
             offset = 0;
         }
-        self.file
-            .seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(read_err(&self.path, offset))?;
         let mut source = self
             .registry
             .open_source(self.key, &self.input, &self.path, offset);
@@ -127,9 +169,13 @@ impl Harvester {
         let mut poll = POLL_MIN;
         let mut removed = false;
         let result = loop {
-            let n = match self.file.read(&mut buf).await {
-                Ok(n) => n,
-                Err(e) => break Err(read_err(&self.path, lines.position())(e)),
+            let position = lines.position();
+            let (back, read) = read_at(&file, std::mem::take(&mut buf), position).await;
+            buf = back;
+            let (n, at_eof) = match read {
+                Ok(Read::Data(n)) => (n, None),
+                Ok(Read::Eof(meta)) => (0, Some(meta)),
+                Err(e) => break Err(read_err(&self.path, position)(e)),
             };
             if n > 0 {
                 // Every line of one read is stamped with the time it was read at.
@@ -203,10 +249,7 @@ impl Harvester {
                 queued += self.send_all(outlet, &mut ready, source).await?;
             }
             // Look at the file before waiting for more.
-            let meta = match self.file.metadata().await {
-                Ok(m) => m,
-                Err(e) => break Err(read_err(&self.path, lines.position())(e)),
-            };
+            let meta = at_eof.expect("a read of no bytes comes with the file's metadata");
             if meta.len() < lines.position() {
                 tracing::info!(path = %self.path.display(), size = meta.len(), offset = lines.position(), "file truncated: reading it again from the start");
                 queued += self
@@ -224,9 +267,6 @@ impl Harvester {
                 }
                 if self.identity_by_content {
                     break Ok(queued);
-                }
-                if let Err(e) = self.file.seek(std::io::SeekFrom::Start(0)).await {
-                    break Err(read_err(&self.path, 0)(e));
                 }
                 lines.reset(0);
                 unsettled = 0;
@@ -271,35 +311,31 @@ impl Harvester {
                 break Ok(queued);
             }
             if buf.len() > IDLE_READ_BYTES {
-                // Caught up: give the big buffers back. tokio's `File` keeps one as big
-                // as its largest read; a fresh handle on the same open file has none; the
-                // templates let go of the chunk their events are carved from.
+                // Caught up: give the big buffer back, and the templates the chunk their
+                // events are carved from, so that a hundred quiet files cost little.
                 buf = vec![0u8; IDLE_READ_BYTES];
                 self.release_chunks(container.as_mut());
-                match self.file.try_clone().await {
-                    Ok(fresh) => self.file = tokio::fs::File::from_std(fresh.into_std().await),
-                    Err(e) => break Err(read_err(&self.path, lines.position())(e)),
-                }
             }
             let mut wait = poll;
             if let Some(deadline) = multiline.as_ref().and_then(Multiline::deadline) {
                 let now = tokio::time::Instant::now().into_std();
                 wait = wait.min(deadline.saturating_duration_since(now));
             }
-            match self.wake.as_mut() {
+            // Asked each time: a directory's watch can be lost (removed) and come back.
+            let max = match &self.wake {
+                Some(wake) if wake.watched() => POLL_MAX_WATCHED,
+                _ => POLL_MAX,
+            };
+            match self.wake.as_ref() {
                 Some(wake) => {
                     tokio::select! {
-                        () = tokio::time::sleep(wait) => poll = (poll * 2).min(POLL_MAX),
-                        changed = wake.changed() => {
-                            if changed.is_err() {
-                                self.wake = None; // the watcher is gone: poll
-                            }
-                        }
+                        () = tokio::time::sleep(wait) => poll = (poll * 2).min(max),
+                        () = wake.notified() => {}
                     }
                 }
                 None => {
                     tokio::time::sleep(wait).await;
-                    poll = (poll * 2).min(POLL_MAX);
+                    poll = (poll * 2).min(max);
                 }
             }
         };
@@ -492,5 +528,108 @@ impl Joined {
             truncated: self.truncated,
             multiline: self.lines > 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AgentInfo, EventShape};
+    use tokio::sync::mpsc;
+
+    /// A harvester of `path` from offset 0 feeding `tx`.
+    fn harvester(
+        path: &std::path::Path,
+        data: &std::path::Path,
+        wake: Option<HarvesterWake>,
+    ) -> Harvester {
+        let file = std::fs::File::open(path).unwrap();
+        Harvester {
+            path: path.to_path_buf(),
+            key: FileKey::of(&file.metadata().unwrap()),
+            input: "test".into(),
+            file: Arc::new(file),
+            registry: Registry::open(data, Duration::MAX).unwrap(),
+            filters: Arc::new(super::super::Filters::new(&[], &[]).unwrap()),
+            template: EventTemplate::new(
+                &AgentInfo::new("lumberwatch", None),
+                &EventShape::default(),
+            ),
+            close_inactive: Duration::from_secs(3600),
+            max_bytes: 1 << 20,
+            identity_by_content: false,
+            multiline: None,
+            container: None,
+            parsing: None,
+            wake,
+        }
+    }
+
+    fn message(event: &Event) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&event.json).unwrap();
+        v["message"].as_str().unwrap().to_string()
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Starts a harvester on a file holding "first", waits for that line, leaves it
+    /// idle for 65 s of (paused) time (its polls back off to the longest and the next
+    /// one is not due right after the append), then appends "second": returns how much
+    /// (paused) time passed until "second" was queued.
+    async fn second_line_after_a_quiet_minute(
+        wake: Option<HarvesterWake>,
+        notify_after_append: bool,
+    ) -> Duration {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quiet.log");
+        std::fs::write(&path, "first\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let outlet = Outlet::new(tx, Default::default());
+        let h = harvester(&path, &dir.path().join("data"), wake);
+        let notifier = h.wake.as_ref().map(HarvesterWake::notifier);
+        let task = tokio::spawn(async move { h.run(&outlet).await });
+        assert_eq!(message(&rx.recv().await.unwrap()), "first");
+        tokio::time::sleep(Duration::from_secs(65)).await;
+        append(&path, "second\n");
+        let appended = tokio::time::Instant::now();
+        if notify_after_append {
+            notifier.expect("a wake-up to notify").notify_one();
+        }
+        assert_eq!(message(&rx.recv().await.unwrap()), "second");
+        let took = appended.elapsed();
+        task.abort();
+        took
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_notifications_an_appended_line_is_found_by_the_fast_poll() {
+        let took = second_line_after_a_quiet_minute(None, false).await;
+        assert!(took <= POLL_MAX, "found after {took:?} of paused time");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_harvester_whose_directory_is_not_watched_keeps_the_fast_poll() {
+        let took =
+            second_line_after_a_quiet_minute(Some(HarvesterWake::detached(false)), false).await;
+        assert!(took <= POLL_MAX, "found after {took:?} of paused time");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_a_watched_directory_the_poll_slows_down_and_a_notification_wakes_at_once() {
+        // Not notified: only the slow safety-net poll finds the line (it still does).
+        let took =
+            second_line_after_a_quiet_minute(Some(HarvesterWake::detached(true)), false).await;
+        assert!(
+            took > POLL_MAX && took <= POLL_MAX_WATCHED,
+            "found after {took:?} of paused time"
+        );
+        // Notified: found without any time passing.
+        let took =
+            second_line_after_a_quiet_minute(Some(HarvesterWake::detached(true)), true).await;
+        assert_eq!(took, Duration::ZERO);
     }
 }

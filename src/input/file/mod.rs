@@ -5,9 +5,10 @@
 //! The scanner expands the globs every `check_interval`, and at once when a filesystem
 //! notification says a matching file appeared (or one nobody reads grew), and starts one
 //! [`Harvester`] per file not yet being read (identity: device + inode, so a renamed file
-//! is not read twice and a new file under an old name is). Harvesters wake on
-//! notifications and poll their open file at a short interval as the safety net. It
-//! never drops a line: back-pressure from the queue simply stops the reading.
+//! is not read twice and a new file under an old name is). A harvester wakes on the
+//! notifications about its own file and polls it as the safety net: slowly where its
+//! directory is watched, every 250 ms where it is not. It never drops a line:
+//! back-pressure from the queue simply stops the reading.
 
 mod container;
 mod harvester;
@@ -380,10 +381,10 @@ pub async fn run(
             let parsing = outlet.parsing(parser, &template)?;
             let harvester = Harvester {
                 parsing,
-                path: file.path,
+                path: file.path.clone(),
                 key,
                 input: input.clone(),
-                file: tokio::fs::File::from_std(opened),
+                file: Arc::new(opened),
                 identity_by_content: fp.is_some(),
                 registry: registry.clone(),
                 filters: filters.clone(),
@@ -392,7 +393,7 @@ pub async fn run(
                 max_bytes: cfg.message_max_bytes,
                 multiline,
                 container,
-                wake: watch.data(),
+                wake: watch.harvester(inode, &file.path),
             };
             let outlet = outlet.clone();
             harvesters.spawn(async move { (key, harvester.run(&outlet).await) });
