@@ -10,6 +10,13 @@ use tokio::task::{JoinError, JoinHandle};
 use crate::event::Event;
 use crate::proto::BatchEncoder;
 
+/// How many batches a connection compresses beyond its pipelining window: as many as
+/// the cores that can compress at once (two here, where a shipper rarely gets more).
+/// Plain batches are only copied, inline: none.
+pub fn encode_ahead(level: u32) -> usize {
+    if level == 0 { 0 } else { 2 }
+}
+
 /// A batch's frames and the encoder that made them, to be reused.
 pub struct Frames {
     pub bytes: Vec<u8>,

@@ -10,6 +10,7 @@ mod backoff;
 mod conn;
 mod console;
 mod encode;
+pub use encode::encode_ahead;
 mod probe;
 mod source;
 mod window;

@@ -12,7 +12,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tracing::{info, warn};
 
 use super::conn::{Connected, Host, Stream, connect};
-use super::encode::{Encoders, Pending};
+use super::encode::{Encoders, Pending, encode_ahead};
 use super::{Backoff, Shared, Window};
 use crate::event::Event;
 use crate::proto::{Decoder, Frame, Limits};
@@ -150,6 +150,9 @@ impl Worker {
             max_pairs: 16,
         });
         let depth = settings.pipelining.max(1);
+        // Compressed batches are taken ahead of the pipelining window, so that both
+        // cores compress while earlier batches wait for their acks.
+        let ahead = encode_ahead(settings.compression_level);
         let opened = Instant::now();
         let mut acked_any = false;
         let ttl_at = settings.ttl.map(|ttl| opened + ttl);
@@ -166,7 +169,10 @@ impl Worker {
                     End::Finished
                 });
             }
-            let can_take = inflight.len() + encoding.len() < depth && !queue_done && !ttl_due;
+            let can_take = encoding.len() < ahead.max(1)
+                && inflight.len() + encoding.len() < depth + ahead
+                && !queue_done
+                && !ttl_due;
             tokio::select! {
                 () = finished.cancelled(), if inflight.is_empty() && encoding.is_empty() => break Ok(End::Finished),
                 batch = self.shared.source.next_batch(self.window.size()), if can_take => {
@@ -175,7 +181,7 @@ impl Worker {
                         None => queue_done = true,
                     }
                 }
-                ready = async { encoding.front_mut().expect("branch enabled only when non-empty").ready().await }, if !encoding.is_empty() => {
+                ready = async { encoding.front_mut().expect("branch enabled only when non-empty").ready().await }, if !encoding.is_empty() && inflight.len() < depth => {
                     if let Err(e) = ready {
                         break Err(SessionError::Encode(e.to_string()));
                     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lumberwatch::config::LogstashConfig;
-use lumberwatch::output::{LogstashOutput, OutputStats};
+use lumberwatch::output::{LogstashOutput, OutputStats, encode_ahead};
 use lumberwatch::receive::{ReceivedBatch, Receiver, ReceiverConfig, ReceiverHandle};
 use lumberwatch::tls::ServerTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -251,10 +251,11 @@ impl Shipping {
     }
 }
 
-/// Asserts the output never held more events than its connections may have in flight:
-/// `connections × max(pipelining, 1) × bulk_max_size`.
+/// Asserts the output never held more events than its connections may have in flight
+/// or being compressed: `connections × (max(pipelining, 1) + encode_ahead) × bulk_max_size`.
 pub fn assert_bounded(stats: &OutputStats, cfg: &LogstashConfig, connections: usize) {
-    let bound = connections * cfg.pipelining.max(1) * cfg.bulk_max_size;
+    let per_connection = cfg.pipelining.max(1) + encode_ahead(cfg.compression_level);
+    let bound = connections * per_connection * cfg.bulk_max_size;
     let max = stats.events_outstanding_max.load(Relaxed);
     assert!(
         max > 0 && max <= bound as u64,
