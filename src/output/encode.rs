@@ -4,6 +4,7 @@
 //! batches are only copied, which is cheaper than a thread hop: they are encoded inline.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use tokio::task::{JoinError, JoinHandle};
 
@@ -24,9 +25,10 @@ pub struct Frames {
 }
 
 /// A batch on its way to the wire. The session keeps the events themselves, so an
-/// encoding that fails can never lose them.
+/// encoding that fails can never lose them: the encoding task shares them (one
+/// reference count for the batch, not one per event) and lets go when it is done.
 pub struct Pending {
-    pub events: Vec<Event>,
+    events: Arc<Vec<Event>>,
     work: Work,
 }
 
@@ -48,10 +50,10 @@ impl Pending {
     /// The events and, once [`Pending::ready`] returned, their frames.
     pub fn into_parts(self) -> (Vec<Event>, Option<Frames>) {
         match self.work {
-            Work::Ready(frames) => (self.events, Some(frames)),
+            Work::Ready(frames) => (unshare(self.events), Some(frames)),
             Work::Running(handle) => {
                 handle.abort();
-                (self.events, None)
+                (unshare(self.events), None)
             }
         }
     }
@@ -80,6 +82,7 @@ impl Encoders {
             encoder: BatchEncoder::new(self.level),
         });
         let escape = self.escape_html;
+        let events = Arc::new(events);
         if self.level == 0 {
             encode(&mut frames, &events, escape);
             return Pending {
@@ -87,8 +90,7 @@ impl Encoders {
                 work: Work::Ready(frames),
             };
         }
-        // Cheap clones (reference counts): the session keeps the originals.
-        let copies = events.clone();
+        let copies = Arc::clone(&events);
         let handle = tokio::task::spawn_blocking(move || {
             encode(&mut frames, &copies, escape);
             frames
@@ -103,6 +105,12 @@ impl Encoders {
     pub fn recycle(&mut self, frames: Frames) {
         self.pool.push(frames);
     }
+}
+
+/// The events back from a finished (or aborted) encoding: copied only if an aborted
+/// task still holds them.
+fn unshare(events: Arc<Vec<Event>>) -> Vec<Event> {
+    Arc::try_unwrap(events).unwrap_or_else(|shared| shared.as_ref().clone())
 }
 
 fn encode(frames: &mut Frames, events: &[Event], escape: bool) {
