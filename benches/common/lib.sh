@@ -174,6 +174,19 @@ start_receiver() {
     die "the receiver did not start (see above)"
 }
 
+# output_logstash <port> <level>: the output settings both shippers get.
+output_logstash() {
+    cat <<EOF
+output.logstash:
+  hosts: ["localhost:$1"]
+  compression_level: $2
+  bulk_max_size: 2048
+  worker: 1
+  pipelining: 2
+  slow_start: false
+EOF
+}
+
 filebeat_config() { # <dir> <port> <level> <tls 0|1>
     local ssl="  ssl.enabled: false"
     if [[ "$4" == 1 ]]; then
@@ -187,13 +200,7 @@ filebeat.inputs:
     id: compare
     paths: ["$lines"]
 queue.mem.events: 4096
-output.logstash:
-  hosts: ["localhost:$2"]
-  compression_level: $3
-  bulk_max_size: 2048
-  worker: 1
-  pipelining: 2
-  slow_start: false
+$(output_logstash "$2" "$3")
 $ssl
 logging.level: warning
 logging.metrics.enabled: false
@@ -218,13 +225,7 @@ lumberwatch_config() { # <dir> <port> <level> <tls 0|1>
     cat >"$1/lumberwatch.yml" <<EOF
 lumberwatch.inputs:
 $input
-output.logstash:
-  hosts: ["localhost:$2"]
-  compression_level: $3
-  bulk_max_size: 2048
-  worker: 1
-  pipelining: 2
-  slow_start: false
+$(output_logstash "$2" "$3")
 $ssl
 path.data: $1/data
 queue.mem.events: 4096

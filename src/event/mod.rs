@@ -142,9 +142,14 @@ impl EventTemplate {
         } else if !shape.fields.is_empty() {
             doc.insert("fields".into(), Value::Object(shape.fields.clone()));
         }
-        let whole = serde_json::to_vec(&Value::Object(doc)).expect("a json map always serialises");
+        EventTemplate::from_doc(doc)
+    }
+
+    /// The template whose static part is `doc`.
+    fn from_doc(doc: Map<String, Value>) -> Self {
+        let mut tail =
+            serde_json::to_vec(&Value::Object(doc)).expect("a json map always serialises");
         // `{"a":..}` -> `,"a":..`: the per-event part is written in front of it.
-        let mut tail = whole;
         tail.pop();
         tail[0] = b',';
         EventTemplate {
@@ -227,16 +232,7 @@ impl EventTemplate {
                 doc.insert("tags".into(), json!([tag]));
             }
         }
-        let mut tail =
-            serde_json::to_vec(&Value::Object(doc)).expect("a json map always serialises");
-        tail.pop();
-        tail[0] = b',';
-        EventTemplate {
-            tail,
-            clock: (0, String::new()),
-            held: None,
-            chunk: BytesMut::new(),
-        }
+        EventTemplate::from_doc(doc)
     }
 }
 
