@@ -16,10 +16,13 @@ results, run_dir, runs, md_out, title = sys.argv[1:6]
 runs = int(runs)
 
 
-def limits_of(size):
+def limits_of(size, run=None):
+    """The limits of a line size, or those taken just before one run (`run`: its
+    directory name), which the compressed lumberwatch runs have."""
     figures = {}
+    path = f"{run_dir}/{run}/limits.txt" if run else f"{run_dir}/limits-{size}.txt"
     try:
-        with open(f"{run_dir}/limits-{size}.txt") as f:
+        with open(path) as f:
             for line in f:
                 words = line.split()
                 if len(words) < 2 or words[0] != "limit":
@@ -52,7 +55,11 @@ for row in open(results):
     # shipper against one core of BatchEncoder at that level; without, the event bytes
     # moved per second against one loopback stream's copy rate.
     level = level_of(sc)
-    if level > 0 and f"encode{level}" in lim:
+    own = limits_of(size, f"b{size}-{sc}-{sh}-{f[5]}") if level > 0 else {}
+    if f"encode{level}" in own:
+        m["limit_eps"] = float(own[f"encode{level}"]["events_per_cpu_s"])
+        m["limit"] = (n / cpu) / m["limit_eps"] if cpu > 0 else 0
+    elif level > 0 and f"encode{level}" in lim:
         m["limit"] = (n / cpu) / float(lim[f"encode{level}"]["events_per_cpu_s"]) if cpu > 0 else 0
     else:
         copy = lim.get("tls_copy" if sc.endswith("tls") else "tcp_copy")
@@ -120,6 +127,16 @@ def limit_lines():
         yield size, parts
 
 
+def own_limit_lines():
+    """The zlib limit each compressed lumberwatch cell was read against (taken before
+    each of its runs), as the median of those runs."""
+    for k in keys:
+        m = med.get(k, {})
+        if "limit_eps" in m:
+            yield (f"{k[0]}-byte {k[1]}: lumberwatch read against the level-{level_of(k[1])} limit taken just "
+                   f"before each run, median {m['limit_eps'] / 1e3:.0f}k events/s per core")
+
+
 widths = [c[1] for c in cols]
 head = " ".join(f"{c[0]:>{w}}" if c[2] else f"{c[0]:<{w}}" for c, w in zip(cols, widths))
 print(f"median of {runs} runs per cell. MB/s: line data; CPU s/1M and cores: the shipper's user+sys over its")
@@ -146,6 +163,8 @@ print("at that level on the same file's events (the issue's target: >= 80% at le
 print("without, event bytes received per second over one loopback stream's copy rate (plain or TLS).")
 for size, parts in limit_lines():
     print(f"limits, {size}-byte lines: " + "; ".join(parts))
+for line in own_limit_lines():
+    print(line)
 
 with open(md_out, "w") as md:
     md.write(f"{title}; median of {runs} runs per cell\n\n")
@@ -160,3 +179,5 @@ with open(md_out, "w") as md:
     md.write("\n")
     for size, parts in limit_lines():
         md.write(f"- limits, {size}-byte lines: " + "; ".join(parts) + "\n")
+    for line in own_limit_lines():
+        md.write(f"- {line}\n")
