@@ -4,6 +4,7 @@
 //! batches are only copied, which is cheaper than a thread hop: they are encoded inline.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use tokio::task::{JoinError, JoinHandle};
@@ -18,10 +19,29 @@ pub fn encode_ahead(level: u32) -> usize {
     if level == 0 { 0 } else { 2 }
 }
 
-/// A batch's frames and the encoder that made them, to be reused.
+/// A batch's frames, their buffer to be reused.
 pub struct Frames {
     pub bytes: Vec<u8>,
-    encoder: BatchEncoder,
+}
+
+thread_local! {
+    /// The zlib state of a blocking-pool thread. Kept per thread rather than per batch:
+    /// its window and hash tables (~300 KiB at level 3) are still in this core's cache
+    /// from the thread's previous batch, where a connection's own encoders would take
+    /// turns on both cores. Freed when the pool retires the thread.
+    static THREAD_ENCODER: RefCell<Option<BatchEncoder>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's encoder for `level`.
+fn with_thread_encoder<R>(level: u32, f: impl FnOnce(&mut BatchEncoder) -> R) -> R {
+    THREAD_ENCODER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let encoder = match slot.take() {
+            Some(e) if e.level() == level.min(9) => e,
+            _ => BatchEncoder::new(level),
+        };
+        f(slot.insert(encoder))
+    })
 }
 
 /// A batch on its way to the wire. The session keeps the events themselves, so an
@@ -59,11 +79,13 @@ impl Pending {
     }
 }
 
-/// Encoders and buffers of one worker, reused from batch to batch.
+/// Buffers of one worker, reused from batch to batch, and its encoder for plain
+/// batches (compressed ones use their blocking thread's).
 pub struct Encoders {
     level: u32,
     escape_html: bool,
     pool: Vec<Frames>,
+    inline: BatchEncoder,
 }
 
 impl Encoders {
@@ -72,27 +94,31 @@ impl Encoders {
             level,
             escape_html,
             pool: Vec::new(),
+            inline: BatchEncoder::new(0),
         }
     }
 
     /// Starts encoding `events` as one batch (`W` + frames).
     pub fn start(&mut self, events: Vec<Event>) -> Pending {
-        let mut frames = self.pool.pop().unwrap_or_else(|| Frames {
-            bytes: Vec::new(),
-            encoder: BatchEncoder::new(self.level),
-        });
+        let mut frames = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| Frames { bytes: Vec::new() });
         let escape = self.escape_html;
         let events = Arc::new(events);
         if self.level == 0 {
-            encode(&mut frames, &events, escape);
+            encode(&mut self.inline, &mut frames, &events, escape);
             return Pending {
                 events,
                 work: Work::Ready(frames),
             };
         }
         let copies = Arc::clone(&events);
+        let level = self.level;
         let handle = tokio::task::spawn_blocking(move || {
-            encode(&mut frames, &copies, escape);
+            with_thread_encoder(level, |encoder| {
+                encode(encoder, &mut frames, &copies, escape)
+            });
             frames
         });
         Pending {
@@ -101,7 +127,7 @@ impl Encoders {
         }
     }
 
-    /// Returns frames that were written, for their buffer and encoder to be reused.
+    /// Returns frames that were written, for their buffer to be reused.
     pub fn recycle(&mut self, frames: Frames) {
         self.pool.push(frames);
     }
@@ -113,17 +139,13 @@ fn unshare(events: Arc<Vec<Event>>) -> Vec<Event> {
     Arc::try_unwrap(events).unwrap_or_else(|shared| shared.as_ref().clone())
 }
 
-fn encode(frames: &mut Frames, events: &[Event], escape: bool) {
+fn encode(encoder: &mut BatchEncoder, frames: &mut Frames, events: &[Event], escape: bool) {
     frames.bytes.clear();
     if escape {
         let escaped: Vec<_> = events.iter().map(|e| escape_html(&e.json)).collect();
-        frames
-            .encoder
-            .encode(&mut frames.bytes, escaped.iter().map(|e| &e[..]));
+        encoder.encode(&mut frames.bytes, escaped.iter().map(|e| &e[..]));
     } else {
-        frames
-            .encoder
-            .encode(&mut frames.bytes, events.iter().map(|e| &e.json[..]));
+        encoder.encode(&mut frames.bytes, events.iter().map(|e| &e.json[..]));
     }
 }
 
