@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::Filters;
 use super::container::ContainerPart;
+use super::line_event::{path_json, utf8, write_log_member};
 use super::lines::LineSplitter;
 use super::multiline::{Joined, Multiline};
 use super::watch::HarvesterWake;
@@ -454,43 +455,6 @@ impl Harvester {
         })?;
         Ok(n)
     }
-}
-
-/// A line's bytes as text: as they are when they are UTF-8 (nearly always, and checked
-/// fast), else with invalid sequences replaced.
-pub(super) fn utf8(line: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(line) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(line),
-    }
-}
-
-/// `log.file.path` as it is written into every event: a JSON string.
-pub(super) fn path_json(path: &std::path::Path) -> String {
-    serde_json::to_string(&path.to_string_lossy()).expect("a string always serialises")
-}
-
-/// Writes an event's `,"log":{"offset":..,"file":{"path":..}}` member (with its `flags`),
-/// `path_json` being the path already serialised as a JSON string.
-pub(super) fn write_log_member(
-    b: &mut bytes::BytesMut,
-    path_json: &str,
-    start: u64,
-    multiline: bool,
-    truncated: bool,
-) {
-    b.extend_from_slice(b",\"log\":{\"offset\":");
-    b.extend_from_slice(itoa::Buffer::new().format(start).as_bytes());
-    b.extend_from_slice(b",\"file\":{\"path\":");
-    b.extend_from_slice(path_json.as_bytes());
-    b.extend_from_slice(b"}");
-    match (multiline, truncated) {
-        (false, false) => {}
-        (false, true) => b.extend_from_slice(b",\"flags\":[\"truncated\"]"),
-        (true, false) => b.extend_from_slice(b",\"flags\":[\"multiline\"]"),
-        (true, true) => b.extend_from_slice(b",\"flags\":[\"multiline\",\"truncated\"]"),
-    }
-    b.extend_from_slice(b"}");
 }
 
 /// Gives the events just added to `out` (from one message) the bytes since the last

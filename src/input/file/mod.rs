@@ -12,6 +12,7 @@
 
 mod container;
 mod harvester;
+mod line_event;
 mod lines;
 mod multiline;
 mod watch;
@@ -29,7 +30,7 @@ use crate::event::EventTemplate;
 use crate::input::{Outlet, QueueClosed};
 use crate::registry::{FileKey, Registry};
 use harvester::{HarvestError, Harvester};
-use lines::LineSplitter;
+pub use line_event::LineEvents;
 use multiline::Multiline;
 use watch::FileWatch;
 
@@ -228,39 +229,6 @@ fn clean_removed(
         .map(|(key, _)| key)
         .collect();
     registry.remove_gone(&gone)
-}
-
-/// The events a harvester makes of a file's lines when the input has no parser,
-/// multiline or line filter: the same bytes, without the reading and the queue, so
-/// that `bench limits` can measure what building them costs on its own.
-pub struct LineEvents {
-    template: EventTemplate,
-    path_json: String,
-    lines: LineSplitter,
-}
-
-impl LineEvents {
-    /// For the file at `path`, read from offset 0, lines cut at `max_bytes`.
-    pub fn new(template: EventTemplate, path: &std::path::Path, max_bytes: usize) -> Self {
-        LineEvents {
-            template,
-            path_json: harvester::path_json(path),
-            lines: LineSplitter::new(0, max_bytes),
-        }
-    }
-
-    /// Feeds the file's next bytes; appends the events of the lines they complete.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<crate::event::Event>) {
-        // As a harvester does: the lines of one read share the time they were read at.
-        self.template.hold_time(std::time::SystemTime::now());
-        while let Some(line) = self.lines.next_line(&mut data) {
-            let text = harvester::utf8(line.text);
-            let (path_json, start, truncated) = (&self.path_json, line.start, line.truncated);
-            out.push(self.template.event(&text, |b| {
-                harvester::write_log_member(b, path_json, start, false, truncated);
-            }));
-        }
-    }
 }
 
 /// Runs the input until the queue closes.
