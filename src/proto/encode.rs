@@ -101,18 +101,17 @@ impl BatchEncoder {
     /// the stream.
     fn deflate(&mut self, out: &mut Vec<u8>, flush: FlushCompress) {
         let start = self.zlib.total_in();
+        // Bounded by the piece's length, so it fits a usize.
+        let consumed = |zlib: &Compress| (zlib.total_in() - start) as usize;
         loop {
-            let consumed = usize::try_from(self.zlib.total_in() - start)
-                .expect("consumed input is at most the piece's length");
             let status = self
                 .zlib
-                .compress_vec(&self.plain[consumed..], out, flush)
+                .compress_vec(&self.plain[consumed(&self.zlib)..], out, flush)
                 .expect("zlib compression of an in-memory buffer cannot fail");
+            // Without `Finish`, output zlib still holds comes out with the next piece.
             let done = match flush {
                 FlushCompress::Finish => status == Status::StreamEnd,
-                _ => {
-                    consumed_all(&self.zlib, start, self.plain.len()) && out.len() < out.capacity()
-                }
+                _ => consumed(&self.zlib) == self.plain.len(),
             };
             if done {
                 break;
@@ -121,10 +120,6 @@ impl BatchEncoder {
         }
         self.plain.clear();
     }
-}
-
-fn consumed_all(zlib: &Compress, start: u64, len: usize) -> bool {
-    zlib.total_in() - start == len as u64
 }
 
 /// How much of a batch's frames is written before zlib takes it (fits a core's L2).

@@ -69,6 +69,22 @@ fn compressed_batch_is_window_then_one_c_frame() {
 }
 
 #[test]
+fn a_batch_bigger_than_a_compression_piece_is_still_one_c_frame() {
+    // 2,048 varied events of ~600 bytes: about ten 128 KiB pieces fed to zlib in turn.
+    let events: Vec<Vec<u8>> = (0..2048)
+        .map(|i| format!("{{\"n\":{i},\"message\":\"{}\"}}", "x".repeat(580 + i % 17)).into_bytes())
+        .collect();
+    let mut enc = BatchEncoder::new(3);
+    for _ in 0..2 {
+        let mut out = Vec::new();
+        enc.encode(&mut out, events.iter().map(Vec::as_slice));
+        let len = u32::from_be_bytes([out[8], out[9], out[10], out[11]]) as usize;
+        assert_eq!((&out[6..8], out.len()), (&b"2C"[..], 12 + len));
+        assert_eq!(decode_bytes(&out).unwrap(), json_frames(&events));
+    }
+}
+
+#[test]
 fn encoder_reuse_gives_identical_batches() {
     let events = vec![b"{}".to_vec(); 10];
     let mut enc = BatchEncoder::new(6);
