@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::queue::mem;
 use anyhow::Context;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::config::{Config, InputKind, OutputConfig};
-use crate::event::{AgentInfo, Event};
+use crate::event::AgentInfo;
 use crate::input::{InputContext, Outlet};
 use crate::output::{AckSink, AckSinks, LogstashOutput, OutputStats, run_console};
 use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
@@ -53,7 +53,7 @@ pub async fn run(
         true => Some(endpoint::bind(&config.http).await?),
         false => None,
     };
-    let (tx, rx) = mpsc::channel::<Event>(config.queue_mem_events.max(1));
+    let (tx, rx) = mem::channel(config.queue_mem_events.max(1));
     // Only file inputs resume, so only they need (and create) the registry.
     let registry = if config
         .inputs
@@ -153,9 +153,7 @@ pub async fn run(
             started,
             queue_max: config.queue_mem_events.max(1),
             // A weak handle: the endpoint must not keep the queue open at shutdown.
-            queue_len: Box::new(move || {
-                (output_queue.upgrade()).map_or(0, |q| q.max_capacity() - q.capacity())
-            }),
+            queue_len: Box::new(move || (output_queue.upgrade()).map_or(0, |q| q.len())),
         };
         tokio::spawn(endpoint::serve(listener, Arc::new(endpoint)))
     });

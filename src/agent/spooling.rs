@@ -4,12 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use crate::queue::mem;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{Config, DiskQueueConfig, InputConfig, InputKind, SpooledEvents};
-use crate::event::Event;
 use crate::output::AckSink;
 use crate::queue::{DiskQueue, run_housekeeping, run_reader, run_writer};
 use crate::registry::Registry;
@@ -62,10 +61,10 @@ impl Spooling {
     /// use the queue: returns the sender those inputs put their events into.
     pub fn start(
         &self,
-        output: &mpsc::Sender<Event>,
+        output: &mem::Sender,
         registry: Option<Arc<Registry>>,
         capacity: usize,
-    ) -> Option<mpsc::Sender<Event>> {
+    ) -> Option<mem::Sender> {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(tokio::spawn(run_reader(self.disk.clone(), output.clone())));
         tasks.push(tokio::spawn(run_housekeeping(
@@ -75,7 +74,7 @@ impl Spooling {
         if !self.configured {
             return None;
         }
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = mem::channel(capacity.max(1));
         // With files spooled, their offsets move on once the disk holds their lines.
         let settled = registry
             .filter(|_| self.config.events == SpooledEvents::All)

@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::queue::mem;
 use anyhow::Context;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::proc_net::{self, UdpSocketCounters};
@@ -20,7 +20,7 @@ use crate::config::{
     Config, InputCommon, InputConfig, InputKind, LogstashConfig, OutputConfig, SyslogConfig,
     SyslogUdpConfig,
 };
-use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
+use crate::event::{AgentInfo, EventShape, EventTemplate};
 use crate::input::parsing::StatsFeed;
 use crate::input::syslog::{DropReason, Format, Listeners, PeerCounters, SyslogError, SyslogStats};
 use crate::input::{InputContext, Outlet};
@@ -174,7 +174,7 @@ impl Pipeline {
         else {
             anyhow::bail!("the syslog bench runs one syslog input and output.logstash");
         };
-        let (tx, rx) = mpsc::channel::<Event>(config.queue_mem_events.max(1));
+        let (tx, rx) = mem::channel(config.queue_mem_events.max(1));
         let shipper = LogstashOutput::start_with_acks(logstash, rx, config.queue_flush, None)
             .context("starting output.logstash")?;
         let syslog = Arc::new(SyslogStats::default());

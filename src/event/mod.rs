@@ -105,9 +105,10 @@ pub struct EventTemplate {
     /// The last `@timestamp` written and the millisecond it is for: formatting a time
     /// costs more than the rest of a small event, and at speed most events share one.
     clock: (u128, String),
-    /// The time [`EventTemplate::event`] stamps, when the source set one (the moment a
-    /// file's bytes were read: every line of one read shares it); else the clock's.
-    held: Option<SystemTime>,
+    /// Whether the source set the time [`EventTemplate::event`] stamps (the moment a
+    /// file's bytes were read: every line of one read shares it, already in `clock`);
+    /// else each event reads the clock.
+    held: bool,
     /// The rest of the current chunk, where the next event is written.
     chunk: BytesMut,
 }
@@ -155,7 +156,7 @@ impl EventTemplate {
         EventTemplate {
             tail,
             clock: (0, String::new()),
-            held: None,
+            held: false,
             chunk: BytesMut::new(),
         }
     }
@@ -163,12 +164,8 @@ impl EventTemplate {
     /// An event with `message`, the current time, and `extra` writing further
     /// members (each starting with a comma) such as `,"log":{"offset":12}`.
     pub fn event(&mut self, message: &str, extra: impl FnOnce(&mut BytesMut)) -> Event {
-        let now = self.held.unwrap_or_else(SystemTime::now);
-        let ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        if ms != self.clock.0 || self.clock.1.is_empty() {
-            self.clock = (ms, humantime::format_rfc3339_millis(now).to_string());
+        if !self.held {
+            self.set_clock(SystemTime::now());
         }
         let timestamp = std::mem::take(&mut self.clock.1);
         let event = self.event_at(&timestamp, message, extra);
@@ -180,7 +177,19 @@ impl EventTemplate {
     /// each: a file input sets it at every read, so the lines of one read share the
     /// time they were read at.
     pub fn hold_time(&mut self, now: SystemTime) {
-        self.held = Some(now);
+        self.held = true;
+        self.set_clock(now);
+    }
+
+    /// Makes `now` the time events are stamped with, formatting it only when its
+    /// millisecond differs from the last one's.
+    fn set_clock(&mut self, now: SystemTime) {
+        let ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        if ms != self.clock.0 || self.clock.1.is_empty() {
+            self.clock = (ms, humantime::format_rfc3339_millis(now).to_string());
+        }
     }
 
     /// Lets go of the chunk events are carved from (an idle source should not hold one:

@@ -59,7 +59,7 @@ mod tests {
     async fn generates_count_numbered_events() {
         let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let (tx, mut rx) = crate::queue::mem::channel(16);
         let tx = Outlet::new(tx, Default::default());
         let g = Generator {
             count: 3,
@@ -79,7 +79,7 @@ mod tests {
     async fn rate_limits_in_simulated_time() {
         let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
-        let (tx, _rx) = tokio::sync::mpsc::channel(1000);
+        let (tx, _rx) = crate::queue::mem::channel(1000);
         let tx = Outlet::new(tx, Default::default());
         let start = Instant::now();
         Generator {

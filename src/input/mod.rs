@@ -14,7 +14,7 @@ pub mod syslog;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use tokio::sync::mpsc;
+use crate::queue::mem;
 
 use crate::config::{InputConfig, InputKind};
 use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
@@ -33,7 +33,7 @@ pub struct QueueClosed;
 /// count survives the input task being stopped).
 #[derive(Clone)]
 pub struct Outlet {
-    queue: mpsc::Sender<Event>,
+    queue: mem::Sender,
     queued: Arc<AtomicU64>,
     context: InputContext,
 }
@@ -54,7 +54,7 @@ pub struct InputContext {
 }
 
 impl Outlet {
-    pub fn new(queue: mpsc::Sender<Event>, queued: Arc<AtomicU64>) -> Self {
+    pub fn new(queue: mem::Sender, queued: Arc<AtomicU64>) -> Self {
         Outlet {
             queue,
             queued,
@@ -96,16 +96,16 @@ impl Outlet {
         Ok(())
     }
 
-    /// [`Outlet::send`] for several events (emptying `events`): one wait for room per
-    /// batch of them instead of one per event.
+    /// [`Outlet::send`] for several events (emptying `events`): they go in as runs, as
+    /// many at a time as there is room for. Cancel-safe: what is still in `events` was
+    /// not queued, and what was is counted.
     pub async fn send_all(&self, events: &mut Vec<Event>) -> Result<(), QueueClosed> {
-        let most = self.queue.max_capacity();
         while !events.is_empty() {
-            let n = events.len().min(most);
-            let permits = self.queue.reserve_many(n).await.map_err(|_| QueueClosed)?;
-            for (permit, event) in permits.zip(events.drain(..n)) {
-                permit.send(event);
-            }
+            let n = self
+                .queue
+                .send_some(events)
+                .await
+                .map_err(|_| QueueClosed)?;
             self.queued.fetch_add(n as u64, Relaxed);
         }
         Ok(())
@@ -119,7 +119,7 @@ impl Outlet {
 
     /// Hands the event over only if the queue has room now: for sources that cannot
     /// wait (a UDP socket must keep being drained), which count what they drop.
-    pub fn try_send(&self, event: Event) -> Result<(), mpsc::error::TrySendError<Event>> {
+    pub fn try_send(&self, event: Event) -> Result<(), mem::TrySendError> {
         self.queue.try_send(event)?;
         self.queued.fetch_add(1, Relaxed);
         Ok(())

@@ -65,7 +65,7 @@ mod tests {
     async fn each_line_becomes_an_event_with_its_offset() {
         let mut template =
             EventTemplate::new(&AgentInfo::new("lumberwatch", None), &EventShape::default());
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let (tx, mut rx) = crate::queue::mem::channel(16);
         let tx = Outlet::new(tx, Default::default());
         let input: &[u8] = b"first\r\nsecond \xff\nlast without newline";
         assert_eq!(run(input, &mut template, &tx, None).await.unwrap(), 3);

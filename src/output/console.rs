@@ -6,14 +6,13 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use tokio::sync::mpsc;
+use crate::queue::mem;
 
 use super::{AckSink, OutputStats};
-use crate::event::Event;
 
 /// Writes every event until the queue closes. `pretty` re-indents each document.
 pub async fn run_console(
-    mut queue: mpsc::Receiver<Event>,
+    mut queue: mem::Receiver,
     pretty: bool,
     stats: Arc<OutputStats>,
     acks: Option<Arc<dyn AckSink>>,

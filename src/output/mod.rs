@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use crate::queue::mem;
 use tokio::task::JoinSet;
 
 pub use backoff::{Backoff, BackoffError};
@@ -177,7 +177,7 @@ pub struct LogstashOutput {
 impl LogstashOutput {
     /// Starts the workers: `worker` connections per host with `loadbalance`, else
     /// `worker` connections that each fail over across all hosts starting at a random one.
-    pub fn start(cfg: &LogstashConfig, queue: mpsc::Receiver<Event>) -> Result<Self, OutputError> {
+    pub fn start(cfg: &LogstashConfig, queue: mem::Receiver) -> Result<Self, OutputError> {
         Self::start_with_acks(cfg, queue, QueueFlush::default(), None)
     }
 
@@ -185,7 +185,7 @@ impl LogstashOutput {
     /// every acked event.
     pub fn start_with_acks(
         cfg: &LogstashConfig,
-        queue: mpsc::Receiver<Event>,
+        queue: mem::Receiver,
         flush: QueueFlush,
         acks: Option<Arc<dyn AckSink>>,
     ) -> Result<Self, OutputError> {

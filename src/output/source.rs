@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
+
+use crate::queue::mem;
 use tokio_util::sync::CancellationToken;
 
 use super::OutputStats;
@@ -18,7 +20,7 @@ use crate::event::Event;
 pub struct BatchSource {
     returned: Mutex<VecDeque<Vec<Event>>>,
     returned_ready: Notify,
-    queue: tokio::sync::Mutex<mpsc::Receiver<Event>>,
+    queue: tokio::sync::Mutex<mem::Receiver>,
     /// Events taken from the queue and not yet acked, wherever they are.
     outstanding: AtomicUsize,
     queue_closed: AtomicBool,
@@ -47,7 +49,7 @@ impl Drop for Forming<'_> {
 }
 
 impl BatchSource {
-    pub fn new(queue: mpsc::Receiver<Event>, flush: QueueFlush, stats: Arc<OutputStats>) -> Self {
+    pub fn new(queue: mem::Receiver, flush: QueueFlush, stats: Arc<OutputStats>) -> Self {
         BatchSource {
             returned: Mutex::new(VecDeque::new()),
             returned_ready: Notify::new(),
@@ -177,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_back_events_go_first_in_order_and_split_to_the_window() {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mem::channel(16);
         let source = BatchSource::new(rx, QueueFlush::default(), Arc::default());
         tx.send(ev(9)).await.unwrap();
         source.give_back(vec![vec![ev(1), ev(2), ev(3)], vec![ev(4)]].into_iter());
@@ -203,7 +205,7 @@ mod tests {
     /// be there, after the queue is drained, for the events the other one gives back.
     #[tokio::test]
     async fn a_drained_queue_waits_for_events_given_back_until_all_are_acked() {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mem::channel(16);
         let source =
             std::sync::Arc::new(BatchSource::new(rx, QueueFlush::default(), Arc::default()));
         tx.send(ev(1)).await.unwrap();
@@ -229,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_high_water_mark_counts_events_held_not_acked() {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mem::channel(16);
         let stats = Arc::new(OutputStats::default());
         let source = BatchSource::new(rx, QueueFlush::default(), stats.clone());
         for n in 0..5 {
@@ -243,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_worker_wakes_for_given_back_events() {
-        let (_tx, rx) = mpsc::channel::<Event>(16);
+        let (_tx, rx) = mem::channel(16);
         let source =
             std::sync::Arc::new(BatchSource::new(rx, QueueFlush::default(), Arc::default()));
         let waiter = tokio::spawn({
@@ -279,7 +281,7 @@ mod flush_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_batch_waits_for_min_events_or_the_timeout() {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = mem::channel(64);
         let source = BatchSource::new(rx, flush(3), Arc::default());
         for n in 0..4 {
             tx.send(ev(n)).await.unwrap();
@@ -301,7 +303,7 @@ mod flush_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_wait_gives_its_events_back_in_order() {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = mem::channel(64);
         let source = BatchSource::new(rx, flush(5), Arc::default());
         tx.send(ev(1)).await.unwrap();
         tx.send(ev(2)).await.unwrap();

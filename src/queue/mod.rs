@@ -2,6 +2,7 @@
 //! queue, for events that cannot be read again from their source.
 
 mod disk;
+pub mod mem;
 mod reading;
 mod segment;
 mod stage;

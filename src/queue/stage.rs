@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::queue::mem;
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::config::Fsync;
-use crate::event::Event;
 use crate::output::AckSink;
 
 use super::disk::{DiskQueue, DiskWriter};
@@ -30,9 +29,9 @@ const READ_CHUNK: u64 = 1 << 20;
 /// still shipped while the agent runs.
 pub async fn run_writer(
     queue: DiskWriter,
-    mut events: mpsc::Receiver<Event>,
+    mut events: mem::Receiver,
     settled: Option<Arc<dyn AckSink>>,
-    direct: mpsc::Sender<Event>,
+    direct: mem::Sender,
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while events.recv_many(&mut batch, WRITE_BATCH).await > 0 {
@@ -83,7 +82,7 @@ pub async fn run_housekeeping(queue: Arc<DiskQueue>, fsync: Fsync) {
 
 /// Feeds the output's queue from the disk, in order, until the writing side is closed
 /// and everything is read (or the output's queue closes).
-pub async fn run_reader(queue: Arc<DiskQueue>, output: mpsc::Sender<Event>) {
+pub async fn run_reader(queue: Arc<DiskQueue>, output: mem::Sender) {
     let mut file: Option<(u64, std::fs::File)> = None;
     loop {
         let notified = queue.readable.notified();

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::queue::mem;
 use proptest::prelude::*;
-use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::{DiskQueueConfig, Fsync, WhenFull};
@@ -45,7 +45,7 @@ fn write(q: &Arc<DiskQueue>, range: std::ops::Range<u32>) {
 async fn read_all(q: &Arc<DiskQueue>) -> Vec<Event> {
     // No writer is left (this one closes the writing side as it goes).
     drop(q.writer());
-    let (tx, mut rx) = mpsc::channel(100_000);
+    let (tx, mut rx) = mem::channel(100_000);
     run_reader(q.clone(), tx).await;
     let mut out = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -199,7 +199,7 @@ async fn a_full_queue_blocks_writers_until_acks_free_a_segment() {
         write(&q, n..n + 1); // 15 bytes each, two a segment: 60 bytes, full
     }
     let writing = q.writer();
-    let (tx, mut rx) = mpsc::channel(16);
+    let (tx, mut rx) = mem::channel(16);
     let reader = tokio::spawn(run_reader(q.clone(), tx));
     let blocked = {
         let q = q.clone();
@@ -335,7 +335,7 @@ proptest! {
                         next += n as u32;
                     }
                     Step::Ack(every) => {
-                        let (tx, mut rx) = mpsc::channel(10_000);
+                        let (tx, mut rx) = mem::channel(10_000);
                         let reader = tokio::spawn(run_reader(q.clone(), tx));
                         tokio::task::yield_now().await;
                         while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
@@ -381,8 +381,8 @@ async fn the_writer_tells_the_registry_once_written_and_ships_refused_events_fro
     let dir = tempfile::tempdir().unwrap();
     let (q, _) = open(dir.path(), &config(30, 30));
     let settled = Arc::new(Settled(Default::default()));
-    let (inputs, events) = mpsc::channel(8);
-    let (direct, mut shipped) = mpsc::channel(8);
+    let (inputs, events) = mem::channel(8);
+    let (direct, mut shipped) = mem::channel(8);
     let writer = tokio::spawn(run_writer(
         q.writer(),
         events,

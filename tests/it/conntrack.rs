@@ -22,7 +22,6 @@ use lumberwatch::stats::{Stats, TableSpec};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
-use tokio::sync::mpsc;
 
 mod netlink;
 
@@ -150,7 +149,7 @@ async fn capture() -> Result<Run, String> {
         ..InputContext::default()
     };
     let counters = context.conntrack.clone();
-    let (tx, mut rx) = mpsc::channel(1000);
+    let (tx, mut rx) = lumberwatch::queue::mem::channel(1000);
     let outlet = Outlet::new(tx, Arc::default()).with_context(context);
     let cfg = ConntrackConfig {
         events: vec![EventKind::New, EventKind::Destroy],

@@ -24,14 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lumberwatch::config::{FlowsConfig, FlowsFilter};
-use lumberwatch::event::{AgentInfo, Event, EventShape, EventTemplate};
+use lumberwatch::event::{AgentInfo, EventShape, EventTemplate};
 use lumberwatch::input::flows::{FlowCounters, run_counting};
 use lumberwatch::input::parsing::StatsFeed;
 use lumberwatch::input::{InputContext, Outlet};
 use lumberwatch::stats::{Stats, TableSpec};
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
-use tokio::sync::mpsc;
 
 const COLLECTOR: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 1);
 const SOURCES: [[u8; 4]; 5] = [
@@ -258,7 +257,7 @@ fn start_capture(
     b: String,
     stats: Arc<Mutex<Stats>>,
     counters: Arc<FlowCounters>,
-    queue: mpsc::Sender<Event>,
+    queue: lumberwatch::queue::mem::Sender,
 ) -> std::thread::JoinHandle<Result<u64, lumberwatch::input::flows::FlowsError>> {
     let (ready_tx, ready) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -311,7 +310,7 @@ fn flow_events_and_statistics_match_what_each_source_sent() {
     let ns = Namespaces::create().expect("namespaces");
     let stats = Arc::new(Mutex::new(Stats::new([TableSpec::new("source.ip")])));
     let counters = Arc::new(FlowCounters::default());
-    let (tx, mut rx) = mpsc::channel::<Event>(10_000);
+    let (tx, mut rx) = lumberwatch::queue::mem::channel(10_000);
     let capture = start_capture(ns.b.clone(), stats.clone(), counters.clone(), tx);
     let stop = Arc::new(AtomicBool::new(false));
     let server = collector(ns.b.clone(), stop.clone());

@@ -60,7 +60,7 @@ async fn assert_refused(server_cert: &str, auth: ClientAuth, client_cert: bool) 
     let mut r = receiver(Some(server_tls(server_cert, auth)), Faults::default()).await;
     let mut cfg = logstash(&[format!("localhost:{}", r.handle.local_addr().port())]);
     cfg.ssl = Some(tls_client(client_cert));
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (tx, rx) = lumberwatch::queue::mem::channel(16);
     let output = lumberwatch::output::LogstashOutput::start(&cfg, rx).unwrap();
     tx.send(numbered(1)).await.unwrap();
     let stats = output.stats();
@@ -242,7 +242,7 @@ async fn ack_past_the_window_is_a_protocol_error_and_the_batch_is_resent() {
 #[tokio::test]
 async fn idle_close_by_logstash_reconnects_quietly_when_events_come() {
     let mut r = receiver_with(|c| c.client_inactivity_timeout = Duration::from_millis(300)).await;
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let (tx, rx) = lumberwatch::queue::mem::channel(64);
     let output = lumberwatch::output::LogstashOutput::start(
         &logstash(&[r.handle.local_addr().to_string()]),
         rx,
@@ -302,7 +302,7 @@ async fn ack_sink_hears_of_every_event_once_in_order_through_partial_acks() {
     cfg.bulk_max_size = 50;
     cfg.pipelining = 0;
     let sink = std::sync::Arc::new(Collect(Default::default()));
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (tx, rx) = lumberwatch::queue::mem::channel(1024);
     let output = lumberwatch::output::LogstashOutput::start_with_acks(
         &cfg,
         rx,

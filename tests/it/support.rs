@@ -99,7 +99,7 @@ pub async fn ship(
     cfg: &LogstashConfig,
     count: u64,
 ) -> std::sync::Arc<lumberwatch::output::OutputStats> {
-    let (tx, rx) = mpsc::channel(4096);
+    let (tx, rx) = lumberwatch::queue::mem::channel(4096);
     let output = lumberwatch::output::LogstashOutput::start(cfg, rx).unwrap();
     let stats = output.stats();
     let feeder = tokio::spawn(async move {

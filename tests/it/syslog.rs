@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use jiff::tz::TimeZone;
 use lumberwatch::config::{RateLimitConfig, SyslogConfig, SyslogTcpConfig, SyslogUdpConfig};
-use lumberwatch::event::{AgentInfo, Event, EventShape, EventTemplate};
+use lumberwatch::event::{AgentInfo, EventShape, EventTemplate};
 use lumberwatch::input::Outlet;
 use lumberwatch::input::syslog::{
     DropReason, Format, Framing, Listeners, PeerCounters, SyslogStats, Transport,
@@ -18,7 +18,6 @@ use lumberwatch::tls::ClientAuth;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::support::{server_tls, tls_client};
@@ -52,7 +51,7 @@ struct Input {
     udp: SocketAddr,
     tcp: SocketAddr,
     stats: Arc<SyslogStats>,
-    queue: mpsc::Receiver<Event>,
+    queue: lumberwatch::queue::mem::Receiver,
     task: JoinHandle<Result<u64, lumberwatch::input::syslog::SyslogError>>,
 }
 
@@ -72,7 +71,7 @@ async fn start(cfg: &SyslogConfig, queue_size: usize) -> Input {
         ..EventShape::default()
     };
     let template = EventTemplate::new(&AgentInfo::new("lumberwatch", None), &shape);
-    let (tx, queue) = mpsc::channel(queue_size);
+    let (tx, queue) = lumberwatch::queue::mem::channel(queue_size);
     let task = tokio::spawn(listeners.serve(None, template, Outlet::new(tx, Arc::default())));
     Input {
         udp: udp.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),

@@ -16,7 +16,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::error::TrySendError;
+use crate::queue::mem::TrySendError;
 
 use crate::config::ConntrackConfig;
 use crate::event::EventTemplate;

@@ -501,7 +501,7 @@ impl Joined {
 mod tests {
     use super::*;
     use crate::event::{AgentInfo, EventShape};
-    use tokio::sync::mpsc;
+    use crate::queue::mem;
 
     /// A harvester of `path` from offset 0 feeding `tx`.
     fn harvester(
@@ -553,7 +553,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("quiet.log");
         std::fs::write(&path, "first\n").unwrap();
-        let (tx, mut rx) = mpsc::channel(16);
+        let (tx, mut rx) = mem::channel(16);
         let outlet = Outlet::new(tx, Default::default());
         let h = harvester(&path, &dir.path().join("data"), wake);
         let notifier = h.wake.as_ref().map(HarvesterWake::notifier);

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc::error::TrySendError;
+use crate::queue::mem::TrySendError;
 
 use crate::config::FlowsConfig;
 use crate::event::EventTemplate;

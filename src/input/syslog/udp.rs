@@ -6,10 +6,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::queue::mem::TrySendError;
 use jiff::Timestamp;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::error::TrySendError;
 
 use super::intake::Intake;
 use super::stats::DropReason;

@@ -227,7 +227,7 @@ pub struct Shipping {
 
 impl Shipping {
     pub fn start(cfg: &LogstashConfig, count: u64) -> Shipping {
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = lumberwatch::queue::mem::channel(1024);
         let output = LogstashOutput::start(cfg, rx).unwrap();
         let feeder = tokio::spawn(async move {
             for n in 1..=count {
