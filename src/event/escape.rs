@@ -45,15 +45,34 @@ fn escape_of(b: u8) -> Option<&'static [u8]> {
 
 /// Appends `s` as a quoted JSON string.
 pub fn write_json_str(out: &mut BytesMut, s: &str) {
-    let bytes = s.as_bytes();
+    write_quoted::<false>(out, s.as_bytes());
+}
+
+/// Appends `bytes` as a quoted JSON string if they are all ASCII (so UTF-8) and says
+/// so; else leaves `out` as it was and returns false. A line is checked and escaped in
+/// one pass instead of being validated as UTF-8 first.
+pub fn write_json_ascii(out: &mut BytesMut, bytes: &[u8]) -> bool {
+    let start = out.len();
+    let ascii = write_quoted::<true>(out, bytes);
+    if !ascii {
+        out.truncate(start);
+    }
+    ascii
+}
+
+/// Writes `bytes` quoted and escaped; with `ASCII_ONLY`, stops at the first byte above
+/// 0x7f and returns false (what was written is then to be thrown away).
+fn write_quoted<const ASCII_ONLY: bool>(out: &mut BytesMut, bytes: &[u8]) -> bool {
     out.reserve(bytes.len() + 2);
     out.put_u8(b'"');
     // `run` is where the bytes not yet copied start.
     let (mut run, mut i) = (0, 0);
     while let Some(word) = bytes.get(i..i + 8) {
-        let mask = escape_mask(u64::from_le_bytes(
-            word.try_into().expect("a slice of 8 bytes"),
-        ));
+        let w = u64::from_le_bytes(word.try_into().expect("a slice of 8 bytes"));
+        if ASCII_ONLY && w & HIGHS != 0 {
+            return false;
+        }
+        let mask = escape_mask(w);
         if mask == 0 {
             i += 8;
             continue;
@@ -65,6 +84,9 @@ pub fn write_json_str(out: &mut BytesMut, s: &str) {
         (run, i) = (j + 1, j + 1);
     }
     for (j, &b) in bytes.iter().enumerate().skip(i) {
+        if ASCII_ONLY && !b.is_ascii() {
+            return false;
+        }
         if let Some(escaped) = escape_of(b) {
             out.extend_from_slice(&bytes[run..j]);
             out.extend_from_slice(escaped);
@@ -73,6 +95,7 @@ pub fn write_json_str(out: &mut BytesMut, s: &str) {
     }
     out.extend_from_slice(&bytes[run..]);
     out.put_u8(b'"');
+    true
 }
 
 #[cfg(test)]
@@ -104,7 +127,38 @@ mod tests {
         }
     }
 
+    fn ascii(bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let ok = write_json_ascii(&mut out, bytes);
+        assert_eq!(&out[..4], b"kept");
+        if ok {
+            Some(out[4..].to_vec())
+        } else {
+            assert_eq!(out.len(), 4, "nothing is left of a refused line");
+            None
+        }
+    }
+
     proptest! {
+        #[test]
+        fn ascii_lines_are_written_as_serde_json_writes_them_and_others_refused(
+            bytes in proptest::collection::vec(any::<u8>(), 0..80)
+        ) {
+            match std::str::from_utf8(&bytes) {
+                Ok(s) if s.is_ascii() => prop_assert_eq!(ascii(&bytes), Some(serde_json::to_vec(s).unwrap())),
+                _ => prop_assert_eq!(ascii(&bytes), None),
+            }
+        }
+
+        #[test]
+        fn ascii_text_with_escapes_is_accepted_and_a_late_high_byte_refused(
+            s in "[ -~\\t\\n\\x00-\\x1f\"\\\\]{0,80}"
+        ) {
+            prop_assert_eq!(ascii(s.as_bytes()), Some(serde_json::to_vec(&s).unwrap()));
+            let late = format!("{s}é");
+            prop_assert_eq!(ascii(late.as_bytes()), None);
+        }
+
         #[test]
         fn any_string_is_written_as_serde_json_writes_it(s in any::<String>()) {
             prop_assert_eq!(ours(&s), serde_json::to_vec(&s).unwrap());

@@ -3,6 +3,7 @@
 
 mod escape;
 
+use escape::write_json_ascii;
 pub use escape::write_json_str;
 
 use std::time::SystemTime;
@@ -164,11 +165,33 @@ impl EventTemplate {
     /// An event with `message`, the current time, and `extra` writing further
     /// members (each starting with a comma) such as `,"log":{"offset":12}`.
     pub fn event(&mut self, message: &str, extra: impl FnOnce(&mut BytesMut)) -> Event {
+        self.event_now(message.len(), |b| write_json_str(b, message), extra)
+    }
+
+    /// [`EventTemplate::event`] for a line as read: checked as UTF-8 while it is escaped
+    /// (ASCII, nearly always), else with invalid sequences replaced.
+    pub fn event_from_line(&mut self, line: &[u8], extra: impl FnOnce(&mut BytesMut)) -> Event {
+        let message = |b: &mut BytesMut| {
+            if !write_json_ascii(b, line) {
+                write_json_str(b, &String::from_utf8_lossy(line));
+            }
+        };
+        self.event_now(line.len(), message, extra)
+    }
+
+    /// An event stamped with the held time or the clock's, its message written by
+    /// `message` (about `len` bytes).
+    fn event_now(
+        &mut self,
+        len: usize,
+        message: impl FnOnce(&mut BytesMut),
+        extra: impl FnOnce(&mut BytesMut),
+    ) -> Event {
         if !self.held {
             self.set_clock(SystemTime::now());
         }
         let timestamp = std::mem::take(&mut self.clock.1);
-        let event = self.event_at(&timestamp, message, extra);
+        let event = self.build(&timestamp, len, message, extra);
         self.clock.1 = timestamp;
         event
     }
@@ -206,9 +229,24 @@ impl EventTemplate {
         message: &str,
         extra: impl FnOnce(&mut BytesMut),
     ) -> Event {
+        self.build(
+            timestamp,
+            message.len(),
+            |b| write_json_str(b, message),
+            extra,
+        )
+    }
+
+    fn build(
+        &mut self,
+        timestamp: &str,
+        len: usize,
+        message: impl FnOnce(&mut BytesMut),
+        extra: impl FnOnce(&mut BytesMut),
+    ) -> Event {
         // Events are carved out of shared chunks: one allocation per ~64 KiB of events
         // instead of one per event, freed when the last event of the chunk is acked.
-        let estimate = 64 + message.len() + self.tail.len();
+        let estimate = 64 + len + self.tail.len();
         if self.chunk.capacity() < estimate {
             self.chunk = BytesMut::with_capacity(CHUNK_BYTES.max(estimate * 2));
         }
@@ -216,7 +254,7 @@ impl EventTemplate {
         buf.extend_from_slice(b"{\"@timestamp\":\"");
         buf.extend_from_slice(timestamp.as_bytes());
         buf.extend_from_slice(b"\",\"message\":");
-        write_json_str(buf, message);
+        message(buf);
         extra(buf);
         buf.extend_from_slice(&self.tail);
         buf.put_u8(b'}');
@@ -258,6 +296,25 @@ mod tests {
             name: "web-1".into(),
             hostname: "web-1".into(),
             ephemeral_id: "e".into(),
+        }
+    }
+
+    #[test]
+    fn a_line_as_read_makes_the_event_its_text_makes() {
+        let mut template = EventTemplate::new(&agent(), &EventShape::default());
+        template.hold_time(SystemTime::UNIX_EPOCH);
+        for line in [
+            &b"plain \"quoted\" line"[..],
+            "caf\u{e9} \u{65e5}".as_bytes(),
+            b"bad \xff\xfe byte",
+            b"",
+        ] {
+            let text = String::from_utf8_lossy(line);
+            let from_line = template.event_from_line(line, |b| b.extend_from_slice(b",\"n\":1"));
+            let from_text = template.event(&text, |b| b.extend_from_slice(b",\"n\":1"));
+            assert_eq!(from_line, from_text, "{text:?}");
+            let v: Value = serde_json::from_slice(&from_line.json).unwrap();
+            assert_eq!(v["message"], json!(text));
         }
     }
 

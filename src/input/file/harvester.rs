@@ -154,6 +154,9 @@ impl Harvester {
         let path_json = path_json(&self.path);
         let mut multiline = self.multiline.take();
         let mut container = self.container.take();
+        // Lines shipped as they are (no filter, parser or multiline): the common case,
+        // whose text is checked as UTF-8 while it is escaped.
+        let plain = self.filters.keep_all() && self.parsing.is_none() && multiline.is_none();
         let raw_max_bytes = container
             .as_ref()
             .map_or(self.max_bytes, |c| c.raw_line_max_bytes);
@@ -203,6 +206,13 @@ impl Harvester {
                                 &mut ready,
                             );
                         }
+                    } else if plain {
+                        let (start, truncated) = (line.start, line.truncated);
+                        let event = self.template.event_from_line(line.text, |b| {
+                            write_log_member(b, &path_json, start, false, truncated);
+                        });
+                        ready.push(event);
+                        settle(&mut ready, source, &mut unsettled, line.end);
                     } else {
                         let text = utf8(line.text);
                         match multiline.as_mut() {

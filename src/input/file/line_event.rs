@@ -30,9 +30,8 @@ impl LineEvents {
         // As a harvester does: the lines of one read share the time they were read at.
         self.template.hold_time(std::time::SystemTime::now());
         while let Some(line) = self.lines.next_line(&mut data) {
-            let text = utf8(line.text);
             let (path_json, start, truncated) = (&self.path_json, line.start, line.truncated);
-            out.push(self.template.event(&text, |b| {
+            out.push(self.template.event_from_line(line.text, |b| {
                 write_log_member(b, path_json, start, false, truncated);
             }));
         }

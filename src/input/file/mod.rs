@@ -80,6 +80,11 @@ impl Filters {
         })
     }
 
+    /// Whether every line is shipped (no pattern at all).
+    pub(crate) fn keep_all(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
     /// Whether a line is shipped: it matches an include pattern (if any) and no exclude one.
     pub(crate) fn keep(&self, line: &str) -> bool {
         self.include.as_ref().is_none_or(|s| s.is_match(line))
