@@ -17,6 +17,9 @@ use super::{Backoff, Shared, Window};
 use crate::event::Event;
 use crate::proto::{Decoder, Frame, Limits};
 
+/// How long a connection with nothing in flight keeps its encoders' buffers.
+const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
 /// Why a session with a host ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -159,6 +162,8 @@ impl Worker {
         let mut deadline = Instant::now() + settings.timeout;
         let mut queue_done = false;
         let finished = self.shared.source.finished().clone();
+        // When the encoders' buffers go, once nothing has been in flight for a while.
+        let mut release_at: Option<Instant> = None;
 
         let result: Result<End, SessionError> = loop {
             let ttl_due = ttl_at.is_some_and(|at| Instant::now() >= at);
@@ -177,7 +182,10 @@ impl Worker {
                 () = finished.cancelled(), if inflight.is_empty() && encoding.is_empty() => break Ok(End::Finished),
                 batch = self.shared.source.next_batch(self.window.size()), if can_take => {
                     match batch {
-                        Some(events) => encoding.push_back(encoders.start(events)),
+                        Some(events) => {
+                            release_at = None;
+                            encoding.push_back(encoders.start(events));
+                        }
                         None => queue_done = true,
                     }
                 }
@@ -239,10 +247,17 @@ impl Worker {
                         let done = inflight.pop_front().map_or(0, |b| b.events.len());
                         self.window.on_success(done);
                         self.shared.stats.batch_acked(latency);
+                        if inflight.is_empty() && encoding.is_empty() {
+                            release_at = Some(Instant::now() + IDLE_RELEASE);
+                        }
                     }
                 }
                 () = sleep_until(deadline), if !inflight.is_empty() => break Err(SessionError::AckTimeout(settings.timeout)),
                 () = sleep_until(ttl_at.unwrap_or(deadline)), if ttl_at.is_some() && !ttl_due => {}
+                () = sleep_until(release_at.unwrap_or(deadline)), if release_at.is_some() => {
+                    encoders.release();
+                    release_at = None;
+                }
             }
         };
         let error = match result {

@@ -324,9 +324,11 @@ impl Harvester {
                 break Ok(queued);
             }
             if buf.len() > IDLE_READ_BYTES {
-                // Caught up: give the big buffer back, and the templates the chunk their
-                // events are carved from, so that a hundred quiet files cost little.
+                // Caught up: give the big buffer back, the room for a read's events, and
+                // the templates the chunk their events are carved from, so that a hundred
+                // quiet files cost little.
                 buf = vec![0u8; IDLE_READ_BYTES];
+                ready = Vec::new();
                 self.release_chunks(container.as_mut());
             }
             let mut wait = poll;
