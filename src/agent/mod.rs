@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::queue::mem;
 use anyhow::Context;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -21,6 +20,7 @@ use crate::config::{Config, InputKind, OutputConfig};
 use crate::event::AgentInfo;
 use crate::input::{InputContext, Outlet};
 use crate::output::{AckSink, AckSinks, LogstashOutput, OutputStats, run_console};
+use crate::queue::mem;
 use crate::registry::{DEFAULT_CLEAN_REMOVED_AFTER, Registry};
 use metrics::{Counters, InputCounters};
 use spooling::Spooling;
@@ -153,7 +153,7 @@ pub async fn run(
             started,
             queue_max: config.queue_mem_events.max(1),
             // A weak handle: the endpoint must not keep the queue open at shutdown.
-            queue_len: Box::new(move || (output_queue.upgrade()).map_or(0, |q| q.len())),
+            queue_len: Box::new(move || (output_queue.upgrade()).map_or(0, |q| q.queued())),
         };
         tokio::spawn(endpoint::serve(listener, Arc::new(endpoint)))
     });

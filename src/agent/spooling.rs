@@ -4,12 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::queue::mem;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{Config, DiskQueueConfig, InputConfig, InputKind, SpooledEvents};
 use crate::output::AckSink;
+use crate::queue::mem;
 use crate::queue::{DiskQueue, run_housekeeping, run_reader, run_writer};
 use crate::registry::Registry;
 

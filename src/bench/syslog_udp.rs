@@ -9,7 +9,6 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::queue::mem;
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
@@ -25,6 +24,7 @@ use crate::input::parsing::StatsFeed;
 use crate::input::syslog::{DropReason, Format, Listeners, PeerCounters, SyslogError, SyslogStats};
 use crate::input::{InputContext, Outlet};
 use crate::output::{LogstashOutput, OutputStats};
+use crate::queue::mem;
 use crate::testbed::{ReceiverChild, rusage};
 
 /// How long a step may take to drain (socket read, queue shipped and acked).

@@ -14,11 +14,10 @@ pub mod syslog;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::queue::mem;
-
 use crate::config::{InputConfig, InputKind};
 use crate::event::{AgentInfo, Event, EventShape, EventTemplate};
 use crate::parse::{ParseError, ParserSpec};
+use crate::queue::mem;
 use crate::registry::Registry;
 use parsing::{LineParsing, ParseCounters, StatsFeed};
 

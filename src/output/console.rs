@@ -6,9 +6,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::queue::mem;
-
 use super::{AckSink, OutputStats};
+use crate::queue::mem;
 
 /// Writes every event until the queue closes. `pretty` re-indents each document.
 pub async fn run_console(

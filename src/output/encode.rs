@@ -1,10 +1,11 @@
 //! Turning batches into frames off the async threads. A compressed batch is encoded on
-//! the blocking pool with a zlib state from a small shared pool, so while one batch is being compressed the previous one can be
-//! written and, with pipelining, another compressed on the other core. Plain (level 0)
-//! batches are only copied, which is cheaper than a thread hop: they are encoded inline.
+//! the blocking pool with a zlib state from a small shared pool, so while one batch is
+//! being compressed the previous one can be written and, with pipelining, another
+//! compressed on the other core. Plain (level 0) batches are only copied, which is
+//! cheaper than a thread hop: they are encoded inline.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use tokio::task::{JoinError, JoinHandle};
 
@@ -30,6 +31,11 @@ pub struct Frames {
 /// (~8 MB more RSS for a shipper tailing 100 quiet files).
 static SPARE_ENCODERS: Mutex<Vec<BatchEncoder>> = Mutex::new(Vec::new());
 
+/// How many spare states are kept: the cores, looked up once (the lookup reads the
+/// process's CPU set and cgroup quota).
+static MAX_SPARES: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(1, usize::from));
+
 /// Runs `f` with a spare encoder for `level` (or a new one), then keeps it as a spare.
 fn with_spare_encoder<R>(level: u32, f: impl FnOnce(&mut BatchEncoder) -> R) -> R {
     let spare = || {
@@ -42,9 +48,8 @@ fn with_spare_encoder<R>(level: u32, f: impl FnOnce(&mut BatchEncoder) -> R) -> 
         _ => BatchEncoder::new(level),
     };
     let result = f(&mut encoder);
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut spares = spare();
-    if spares.len() < cores {
+    if spares.len() < *MAX_SPARES {
         spares.push(encoder);
     }
     result

@@ -111,11 +111,21 @@ impl Drop for Sender {
 impl Sender {
     /// Waits for room (back-pressure), then queues the event.
     pub async fn send(&self, event: Event) -> Result<(), SendError> {
-        let mut one = vec![event];
-        match self.send_all(&mut one).await {
-            Ok(()) => Ok(()),
-            Err(Closed) => Err(SendError(one.remove(0))),
-        }
+        let mut event = Some(event);
+        self.when_room(|state, free| {
+            if state.receiver && free == 0 {
+                return None;
+            }
+            // Taken once: the call that takes it ends the wait.
+            let event = event.take()?;
+            Some(if state.receiver {
+                state.events.push_back(event);
+                Ok(())
+            } else {
+                Err(SendError(event))
+            })
+        })
+        .await
     }
 
     /// Queues all of `events` in order (emptying it), as many at a time as there is room
@@ -132,28 +142,41 @@ impl Sender {
     /// and returns how many (0 only when `events` is empty). Cancel-safe: nothing is
     /// moved unless it returns.
     pub async fn send_some(&self, events: &mut Vec<Event>) -> Result<usize, Closed> {
-        while !events.is_empty() {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        self.when_room(|state, free| {
+            if !state.receiver {
+                return Some(Err(Closed));
+            }
+            let n = free.min(events.len());
+            state.events.extend(events.drain(..n));
+            (n > 0).then_some(Ok(n))
+        })
+        .await
+    }
+
+    /// Calls `put` under the lock with the free room until it returns `Some` (it has
+    /// queued what it could, or given up), waiting for the receiver to make room in
+    /// between; then wakes the receiver.
+    async fn when_room<T>(&self, mut put: impl FnMut(&mut State, usize) -> Option<T>) -> T {
+        loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             // Registered before looking: room made in between still wakes us.
             room.as_mut().enable();
-            // How many went in; the lock is not held across the wait.
-            let queued = {
+            // The lock is not held across the wait.
+            let done = {
                 let mut state = self.shared.lock();
-                if !state.receiver {
-                    return Err(Closed);
-                }
-                let n = (self.shared.capacity - state.events.len()).min(events.len());
-                state.events.extend(events.drain(..n));
-                n
+                let free = self.shared.capacity - state.events.len();
+                put(&mut state, free)
             };
-            if queued > 0 {
+            if let Some(done) = done {
                 self.shared.ready.notify_one();
-                return Ok(queued);
+                return done;
             }
             room.await;
         }
-        Ok(0)
     }
 
     /// Queues the event only if there is room now: for sources that cannot wait.
@@ -189,14 +212,9 @@ impl Sender {
         self.shared.capacity
     }
 
-    /// The events queued now.
-    pub fn len(&self) -> usize {
+    /// How many events are queued now.
+    pub fn queued(&self) -> usize {
         self.shared.lock().events.len()
-    }
-
-    /// Whether the queue holds no event now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// A handle that does not keep the queue open.
@@ -252,9 +270,14 @@ impl Drop for Receiver {
 impl Receiver {
     /// The next event; `None` once every sender is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Event> {
-        let mut one = Vec::with_capacity(1);
-        self.recv_many(&mut one, 1).await;
-        one.pop()
+        loop {
+            match self.try_recv() {
+                Ok(event) => return Some(event),
+                Err(TryRecvError::Disconnected) => return None,
+                // A send after the look left a permit: this returns at once then.
+                Err(TryRecvError::Empty) => self.shared.ready.notified().await,
+            }
+        }
     }
 
     /// Waits for events and appends up to `limit` of them to `buf`; returns how many.
@@ -265,10 +288,13 @@ impl Receiver {
             return 0;
         }
         loop {
-            match self.take(buf, limit) {
+            match self.take(|events| {
+                let n = events.len().min(limit);
+                buf.extend(events.drain(..n));
+                n
+            }) {
                 Ok(n) => return n,
                 Err(TryRecvError::Disconnected) => return 0,
-                // A send after the look left a permit: this returns at once then.
                 Err(TryRecvError::Empty) => self.shared.ready.notified().await,
             }
         }
@@ -276,26 +302,25 @@ impl Receiver {
 
     /// The next event if one is queued now.
     pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
-        let mut one = Vec::with_capacity(1);
-        self.take(&mut one, 1)?;
-        one.pop().ok_or(TryRecvError::Empty)
+        self.take(|events| events.pop_front())
+            .map(|e| e.expect("take calls back only with events queued"))
     }
 
-    /// Moves up to `limit` (> 0) queued events to `buf`.
-    fn take(&mut self, buf: &mut Vec<Event>, limit: usize) -> Result<usize, TryRecvError> {
+    /// Calls `f` with the queued events when there are some (and makes room for the
+    /// senders after); else says why there are none.
+    fn take<T>(&mut self, f: impl FnOnce(&mut VecDeque<Event>) -> T) -> Result<T, TryRecvError> {
         let mut state = self.shared.lock();
-        let n = state.events.len().min(limit);
-        if n == 0 {
+        if state.events.is_empty() {
             return Err(if state.senders == 0 {
                 TryRecvError::Disconnected
             } else {
                 TryRecvError::Empty
             });
         }
-        buf.extend(state.events.drain(..n));
+        let taken = f(&mut state.events);
         drop(state);
         self.shared.room.notify_waiters();
-        Ok(n)
+        Ok(taken)
     }
 }
 

@@ -17,14 +17,14 @@ async fn events_come_out_in_order_and_the_capacity_bounds_the_queue() {
     for n in 0..3 {
         tx.try_send(event(n)).unwrap();
     }
-    assert_eq!(tx.len(), 3);
+    assert_eq!(tx.queued(), 3);
     assert_eq!(tx.try_send(event(3)), Err(TrySendError::Full(event(3))));
     let mut got = Vec::new();
     assert_eq!(rx.recv_many(&mut got, 2).await, 2);
     assert_eq!(rx.recv_many(&mut got, 10).await, 1);
     assert_eq!(got.iter().map(number).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-    assert!(tx.is_empty());
+    assert_eq!(tx.queued(), 0);
     assert_eq!(tx.max_capacity(), 3);
 }
 

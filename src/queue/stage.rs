@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::queue::mem;
 use bytes::Bytes;
 use tracing::warn;
 
@@ -13,6 +12,7 @@ use crate::config::Fsync;
 use crate::output::AckSink;
 
 use super::disk::{DiskQueue, DiskWriter};
+use super::mem;
 use super::reading::{Plan, ReadPos};
 use super::segment::{self, Next};
 

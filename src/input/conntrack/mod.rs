@@ -16,12 +16,11 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::queue::mem::TrySendError;
-
 use crate::config::ConntrackConfig;
 use crate::event::EventTemplate;
 use crate::input::Outlet;
 use crate::input::parsing::timestamp;
+use crate::queue::mem::TrySendError;
 use crate::stats::{Counts, Observation};
 use msg::{EventKind, Message};
 use sys::{EventSocket, Received};

@@ -24,11 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::queue::mem::TrySendError;
-
 use crate::config::FlowsConfig;
 use crate::event::EventTemplate;
 use crate::input::Outlet;
+use crate::queue::mem::TrySendError;
 use crate::stats::{Counts, Observation};
 use table::{Limits, Report, Table};
 

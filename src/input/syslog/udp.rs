@@ -6,7 +6,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::queue::mem::TrySendError;
 use jiff::Timestamp;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -14,6 +13,7 @@ use tokio::net::UdpSocket;
 use super::intake::Intake;
 use super::stats::DropReason;
 use crate::input::Outlet;
+use crate::queue::mem::TrySendError;
 
 /// The largest UDP payload there is: a limit at or above it never cuts a datagram.
 const MAX_DATAGRAM: usize = 65_535;
